@@ -1,0 +1,83 @@
+// Backends that wrap another backend and add one concern each, the way RMM's
+// resource adaptors do: counting what is live, and injecting faults.
+#pragma once
+
+#include <bufferpool/backend.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+
+namespace bufferpool {
+
+/// Forwards every call and counts what goes through: allocations live now, at
+/// peak, and in total. A test that sees live_allocations() back at zero after
+/// the pool is gone knows nothing leaked.
+class CountingBackend final : public Backend {
+ public:
+  explicit CountingBackend(std::shared_ptr<Backend> upstream);
+
+  Allocation allocate(std::size_t size_bytes) override;
+  void free(const Allocation& allocation) noexcept override;
+  [[nodiscard]] std::uint64_t completed_timeline() const noexcept override;
+  void wait_for_timeline(std::uint64_t value) const noexcept override;
+  [[nodiscard]] std::size_t max_allocation_bytes() const noexcept override;
+  [[nodiscard]] std::string name() const override;
+
+  [[nodiscard]] std::size_t live_allocations() const noexcept { return live_allocations_.load(); }
+  [[nodiscard]] std::size_t live_bytes() const noexcept { return live_bytes_.load(); }
+  [[nodiscard]] std::size_t peak_live_bytes() const noexcept { return peak_live_bytes_.load(); }
+  [[nodiscard]] std::uint64_t total_allocations() const noexcept { return total_allocations_.load(); }
+  [[nodiscard]] std::uint64_t total_frees() const noexcept { return total_frees_.load(); }
+
+ private:
+  std::shared_ptr<Backend> upstream_;
+  std::atomic<std::size_t> live_allocations_{0};
+  std::atomic<std::size_t> live_bytes_{0};
+  std::atomic<std::size_t> peak_live_bytes_{0};
+  std::atomic<std::uint64_t> total_allocations_{0};
+  std::atomic<std::uint64_t> total_frees_{0};
+};
+
+/// Fails chosen allocations with OutOfMemoryError, as a backend out of memory
+/// would, and forwards everything else.
+class FaultInjectingBackend final : public Backend {
+ public:
+  explicit FaultInjectingBackend(std::shared_ptr<Backend> upstream);
+
+  /// Fails the n-th allocation from now (1 = the next one), once.
+  void fail_nth_allocation(std::uint64_t n);
+  /// Fails each allocation with this probability, drawn from a generator
+  /// seeded with `seed` so that a run can be replayed.
+  void fail_fraction(double probability, std::uint64_t seed);
+  /// Fails every allocation until told otherwise (a device that is full).
+  void fail_all(bool on) noexcept { fail_all_.store(on); }
+  /// Stops injecting faults.
+  void disarm();
+
+  [[nodiscard]] std::uint64_t faults_injected() const noexcept { return faults_injected_.load(); }
+
+  Allocation allocate(std::size_t size_bytes) override;
+  void free(const Allocation& allocation) noexcept override;
+  [[nodiscard]] std::uint64_t completed_timeline() const noexcept override;
+  void wait_for_timeline(std::uint64_t value) const noexcept override;
+  [[nodiscard]] std::size_t max_allocation_bytes() const noexcept override;
+  [[nodiscard]] std::string name() const override;
+
+ private:
+  bool should_fail();
+
+  std::shared_ptr<Backend> upstream_;
+  std::mutex mutex_;
+  std::uint64_t countdown_ = 0;  // 0: no n-th failure armed
+  double probability_ = 0.0;
+  std::mt19937_64 random_;
+  std::atomic<bool> fail_all_{false};
+  std::atomic<std::uint64_t> faults_injected_{0};
+};
+
+}  // namespace bufferpool

@@ -1,0 +1,68 @@
+// PoolConfig: every setting of a BufferPool, as a plain struct with defaults.
+// The pool validates it once, at construction, and names the setting that is
+// wrong.
+#pragma once
+
+#include <bufferpool/clock.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+namespace bufferpool {
+
+/// The design's size classes: 256 B, 1 KiB, 4 KiB, ... 64 MiB (powers of 4).
+[[nodiscard]] std::vector<std::size_t> default_size_classes();
+
+/// A geometric series of classes from min_bytes to max_bytes (both included),
+/// classes_per_doubling classes per power of two, each a multiple of 256 bytes
+/// (or of min_bytes' alignment below that). Four classes per doubling wastes at
+/// most 19% to rounding, against 75% for the default powers of four.
+[[nodiscard]] std::vector<std::size_t> geometric_size_classes(std::size_t min_bytes,
+                                                              std::size_t max_bytes,
+                                                              unsigned classes_per_doubling);
+
+struct PoolConfig {
+  /// Capacities of the size classes, strictly increasing. A request is served
+  /// from the smallest class that holds it; a request above the largest class
+  /// gets a buffer of its own size rounded up to 4 KiB.
+  std::vector<std::size_t> size_classes = default_size_classes();
+
+  /// Most idle buffers kept. Past it, the buffer released longest ago is
+  /// freed. 0 turns caching off: every request allocates, every release frees.
+  std::size_t max_pool_size = 64;
+
+  /// Most bytes kept in idle buffers; 0 = no limit.
+  std::size_t max_cached_bytes = 0;
+
+  /// Most bytes held from the backend, live plus idle; 0 = no limit. An
+  /// allocation that would pass it first frees idle buffers, oldest first.
+  std::size_t memory_limit = 0;
+
+  /// An idle buffer older than this is freed at the next cleanup.
+  std::chrono::nanoseconds ttl = std::chrono::seconds{60};
+
+  /// Cleanup runs at most this often: lazily on release and on a miss, or on
+  /// a background thread.
+  std::chrono::nanoseconds cleanup_interval = std::chrono::seconds{60};
+
+  /// Run cleanup on a background thread every cleanup_interval.
+  bool background_cleanup = false;
+
+  /// Where the pool reads time. Tests pass a ManualClock.
+  std::shared_ptr<Clock> clock = make_steady_clock();
+
+  /// The design's setting for memory-constrained machines: fewer idle
+  /// buffers, a byte cap, a shorter TTL and more frequent cleanup.
+  [[nodiscard]] static PoolConfig memory_constrained();
+
+  /// The design's setting for performance-critical work: more idle buffers
+  /// kept longer.
+  [[nodiscard]] static PoolConfig performance_critical();
+
+  /// Throws ConfigError naming the first setting that makes no sense.
+  void validate() const;
+};
+
+}  // namespace bufferpool

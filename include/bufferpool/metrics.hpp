@@ -1,0 +1,56 @@
+// PoolMetrics: what a pool did and holds, as a plain struct and as JSON.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace bufferpool {
+
+/// Counts for one size class. The last entry of PoolMetrics::size_classes is
+/// for requests above the largest class (capacity_bytes == 0, oversize true).
+struct SizeClassMetrics {
+  std::size_t capacity_bytes = 0;
+  bool oversize = false;
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  std::size_t buffers_cached = 0;
+  std::size_t buffers_in_use = 0;
+};
+
+struct PoolMetrics {
+  // Cumulative since the pool was made.
+  std::uint64_t hits = 0;           ///< requests served by an idle buffer
+  std::uint64_t misses = 0;         ///< requests that needed a new allocation
+  std::uint64_t allocations = 0;    ///< successful backend allocations
+  std::uint64_t deallocations = 0;  ///< backend frees, for any reason
+  std::uint64_t evictions = 0;      ///< idle buffers freed by a count, byte or memory limit
+  std::uint64_t expirations = 0;    ///< idle buffers freed for passing their TTL
+  std::uint64_t failed_allocations = 0;  ///< requests that ended in OutOfMemoryError
+  std::uint64_t bytes_requested = 0;  ///< sum of sizes asked for
+  std::uint64_t bytes_granted = 0;    ///< sum of capacities handed out
+
+  // Now.
+  std::size_t current_bytes_allocated = 0;  ///< held from the backend: in use + pending + idle
+  std::size_t peak_bytes_allocated = 0;     ///< highest current_bytes_allocated since reset_peak()
+  std::size_t bytes_in_use = 0;             ///< held by live handles
+  std::size_t buffers_in_use = 0;
+  std::size_t bytes_cached = 0;  ///< idle, ready for reuse
+  std::size_t buffers_cached = 0;
+  std::size_t bytes_pending_gpu = 0;  ///< released, but device work still uses them
+  std::size_t buffers_pending_gpu = 0;
+
+  std::vector<SizeClassMetrics> size_classes;
+
+  /// hits / (hits + misses); 0 before the first request.
+  [[nodiscard]] double hit_rate() const noexcept {
+    const auto requests = hits + misses;
+    return requests == 0 ? 0.0 : static_cast<double>(hits) / static_cast<double>(requests);
+  }
+
+  /// Every field above as one JSON object.
+  [[nodiscard]] std::string to_json() const;
+};
+
+}  // namespace bufferpool

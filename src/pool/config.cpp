@@ -1,0 +1,104 @@
+#include "pool/format.hpp"
+#include "pool/idle_list.hpp"
+
+#include <bufferpool/config.hpp>
+#include <bufferpool/errors.hpp>
+
+#include <cmath>
+#include <sstream>
+
+namespace bufferpool {
+namespace {
+
+[[noreturn]] void fail(const std::string& message) {
+  throw ConfigError("bufferpool: PoolConfig::" + message);
+}
+
+}  // namespace
+
+std::vector<std::size_t> default_size_classes() {
+  std::vector<std::size_t> classes;
+  for (std::size_t capacity = 256; capacity <= std::size_t{64} << 20; capacity *= 4) {
+    classes.push_back(capacity);
+  }
+  return classes;
+}
+
+std::vector<std::size_t> geometric_size_classes(std::size_t min_bytes, std::size_t max_bytes,
+                                                unsigned classes_per_doubling) {
+  if (min_bytes == 0) throw ConfigError("bufferpool: geometric_size_classes: min_bytes must be > 0");
+  if (max_bytes < min_bytes) {
+    throw ConfigError("bufferpool: geometric_size_classes: max_bytes (" +
+                      std::to_string(max_bytes) + ") must be >= min_bytes (" +
+                      std::to_string(min_bytes) + ")");
+  }
+  if (classes_per_doubling == 0 || classes_per_doubling > 64) {
+    throw ConfigError(
+        "bufferpool: geometric_size_classes: classes_per_doubling must be in 1..64, got " +
+        std::to_string(classes_per_doubling));
+  }
+  std::vector<std::size_t> classes;
+  const double ratio = std::exp2(1.0 / classes_per_doubling);
+  for (double exact = static_cast<double>(min_bytes);; exact *= ratio) {
+    auto capacity = static_cast<std::size_t>(std::ceil(exact));
+    // Round to 256 bytes above 256 (to 16 below), so buffers stay aligned.
+    const std::size_t granule = capacity >= 256 ? 256 : 16;
+    capacity = (capacity + granule - 1) / granule * granule;
+    if (capacity >= max_bytes) break;
+    if (classes.empty() || capacity > classes.back()) classes.push_back(capacity);
+  }
+  if (classes.empty() || classes.back() < max_bytes) classes.push_back(max_bytes);
+  return classes;
+}
+
+PoolConfig PoolConfig::memory_constrained() {
+  PoolConfig config;
+  config.max_pool_size = 32;
+  config.ttl = std::chrono::seconds{15};
+  config.cleanup_interval = std::chrono::seconds{30};
+  return config;
+}
+
+PoolConfig PoolConfig::performance_critical() {
+  PoolConfig config;
+  config.max_pool_size = 128;
+  config.ttl = std::chrono::seconds{60};
+  config.cleanup_interval = std::chrono::seconds{120};
+  return config;
+}
+
+void PoolConfig::validate() const {
+  if (size_classes.empty()) {
+    fail("size_classes is empty; give at least one capacity, or keep the default");
+  }
+  for (std::size_t index = 0; index < size_classes.size(); ++index) {
+    const std::size_t capacity = size_classes[index];
+    if (capacity == 0) fail("size_classes[" + std::to_string(index) + "] is 0; classes hold >= 1 byte");
+    if (capacity > detail::Block::kMaxSizeBytes) {
+      fail("size_classes[" + std::to_string(index) + "] is " + std::to_string(capacity) +
+           " bytes, above the largest buffer the pool can track (2^48 - 1 bytes)");
+    }
+    if (index > 0 && capacity <= size_classes[index - 1]) {
+      fail("size_classes must be strictly increasing: size_classes[" + std::to_string(index) +
+           "] = " + std::to_string(capacity) + " follows " + std::to_string(size_classes[index - 1]));
+    }
+  }
+  if (size_classes.size() > 1024) {
+    fail("size_classes has " + std::to_string(size_classes.size()) +
+         " classes; at most 1024 are supported");
+  }
+  if (ttl.count() < 0) fail("ttl is negative; use a duration >= 0");
+  if (cleanup_interval.count() < 0) fail("cleanup_interval is negative; use a duration >= 0");
+  if (background_cleanup && cleanup_interval.count() == 0) {
+    fail("cleanup_interval is 0 with background_cleanup on, which would spin a core; give an "
+         "interval of at least a millisecond");
+  }
+  if (!clock) fail("clock is null; keep the default or pass a ManualClock");
+  if (memory_limit != 0 && memory_limit < size_classes.front()) {
+    fail("memory_limit (" + detail::format_bytes(memory_limit) +
+         ") is smaller than the smallest size class (" + detail::format_bytes(size_classes.front()) +
+         "), so no buffer could ever be allocated");
+  }
+}
+
+}  // namespace bufferpool

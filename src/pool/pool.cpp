@@ -1,0 +1,697 @@
+#include "pool/pool_core.hpp"
+
+#include "pool/format.hpp"
+
+#include <bufferpool/errors.hpp>
+#include <bufferpool/pool.hpp>
+
+#include <algorithm>
+#include <bit>
+#include <limits>
+#include <sstream>
+#include <utility>
+
+namespace bufferpool {
+namespace detail {
+namespace {
+
+/// Requests above the largest class are rounded up to this.
+constexpr std::size_t kOversizeAlignmentBytes = 4096;
+
+/// A thread's ordinal, fixed for its life, picks its shard. Consecutive
+/// threads land on different shards.
+unsigned this_thread_ordinal() noexcept {
+  static std::atomic<unsigned> next_ordinal{0};
+  thread_local const unsigned ordinal = next_ordinal.fetch_add(1, std::memory_order_relaxed);
+  return ordinal;
+}
+
+std::size_t shard_count() noexcept {
+  const unsigned hardware = std::max(1U, std::thread::hardware_concurrency());
+  return std::clamp<std::size_t>(std::bit_ceil(2 * std::size_t{hardware}), 4, 64);
+}
+
+std::size_t to_size(std::int64_t count) noexcept {
+  return count > 0 ? static_cast<std::size_t>(count) : 0;
+}
+
+}  // namespace
+
+std::string format_bytes(std::size_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  std::size_t unit = 0;
+  auto value = static_cast<double>(bytes);
+  while (value >= 1024.0 && unit + 1 < std::size(kUnits)) {
+    value /= 1024.0;
+    ++unit;
+  }
+  std::ostringstream out;
+  if (unit == 0 || value == static_cast<double>(static_cast<std::uint64_t>(value))) {
+    out << static_cast<std::uint64_t>(value) << ' ' << kUnits[unit];
+  } else {
+    out.precision(3);
+    out << value << ' ' << kUnits[unit];
+  }
+  return out.str();
+}
+
+PoolCore::PoolCore(std::shared_ptr<Backend> backend, PoolConfig config)
+    : backend_(backend ? std::move(backend)
+                       : throw ConfigError("bufferpool: BufferPool needs a backend, got nullptr")),
+      config_(validated(std::move(config))),
+      clock_(*config_.clock),
+      caching_enabled_(config_.max_pool_size > 0),
+      max_request_bytes_(0),
+      class_capacities_(config_.size_classes),
+      shards_(shard_count()),
+      shard_mask_(shards_.size() - 1),
+      last_cleanup_ns_(0) {
+  max_request_bytes_ = std::min(backend_->max_allocation_bytes(), Block::kMaxSizeBytes);
+
+  const auto class_count = static_cast<unsigned>(class_capacities_.size());
+  first_class_for_width_.resize(std::numeric_limits<std::size_t>::digits + 1);
+  for (unsigned width = 0; width < first_class_for_width_.size(); ++width) {
+    const std::size_t above = width == 0 ? 0 : std::size_t{1} << (width - 1);
+    const auto first = std::upper_bound(class_capacities_.begin(), class_capacities_.end(), above);
+    first_class_for_width_[width] =
+        first == class_capacities_.end() ? class_count
+                                         : static_cast<unsigned>(first - class_capacities_.begin());
+  }
+  for (auto& shard : shards_) {
+    shard.idle.resize(class_count + 1);
+    shard.classes.resize(class_count + 1);
+  }
+  last_cleanup_ns_.store(clock_.now().count(), std::memory_order_relaxed);
+  if (config_.background_cleanup) {
+    background_thread_ =
+        std::jthread([this](const std::stop_token& stop) { run_background_cleanup(stop); });
+  }
+}
+
+PoolConfig PoolCore::validated(PoolConfig config) {
+  config.validate();
+  return config;
+}
+
+PoolCore::~PoolCore() {
+  // close() has freed every idle and pending block by now and no buffer is
+  // outstanding; stop the thread in case construction failed after starting it.
+  if (background_thread_.joinable()) {
+    background_thread_.request_stop();
+    background_wakeup_.notify_all();
+    background_thread_.join();
+  }
+}
+
+void PoolCore::close(std::unique_ptr<PoolCore> core) noexcept {
+  if (core->background_thread_.joinable()) {
+    core->background_thread_.request_stop();
+    core->background_wakeup_.notify_all();
+    core->background_thread_.join();
+  }
+  IdleList idle;
+  IdleList pending;
+  std::int64_t outstanding = 0;
+  {
+    AllShardsLock all(core->shards_);
+    core->closing_ = true;
+    for (auto& shard : core->shards_) {
+      outstanding += shard.buffers_in_use;
+      for (unsigned list = 0; list < shard.idle.size(); ++list) {
+        while (Block* block = shard.idle[list].back()) {
+          unlink_idle(shard, list, block);
+          idle.push_back(block);
+        }
+      }
+      pending.splice_back(shard.pending);
+      shard.pending_bytes = 0;
+    }
+  }
+  // One token per outstanding buffer, plus ours: whoever drops the last one
+  // destroys the core, so it cannot go while this function still uses it.
+  core->close_tokens_.store(to_size(outstanding) + 1, std::memory_order_release);
+  core->pending_buffers_.store(0, std::memory_order_relaxed);
+  core->free_list(idle, FreeReason::clear);
+  core->free_list(pending, FreeReason::after_device_use);
+  PoolCore* raw = core.get();
+  raw->self_ = std::move(core);
+  raw->drop_close_token();
+}
+
+void PoolCore::drop_close_token() noexcept {
+  if (close_tokens_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    // The last use: this destroys *this on leaving the block.
+    const auto doomed = std::move(self_);
+  }
+}
+
+Shard& PoolCore::this_thread_shard() noexcept {
+  return shards_[this_thread_ordinal() & shard_mask_];
+}
+
+unsigned PoolCore::class_index_for(std::size_t size_bytes) const noexcept {
+  const auto width = static_cast<unsigned>(std::bit_width(size_bytes - 1));
+  unsigned index = first_class_for_width_[width];
+  const auto class_count = class_capacities_.size();
+  while (index < class_count && class_capacities_[index] < size_bytes) ++index;
+  return index;
+}
+
+std::size_t PoolCore::capacity_of(unsigned class_index, std::size_t size_bytes) const noexcept {
+  if (class_index < class_capacities_.size()) return class_capacities_[class_index];
+  return (size_bytes + kOversizeAlignmentBytes - 1) / kOversizeAlignmentBytes *
+         kOversizeAlignmentBytes;
+}
+
+void PoolCore::validate_request(std::size_t size_bytes) const {
+  if (size_bytes == 0) {
+    throw InvalidArgumentError(
+        "bufferpool: get_buffer(0): a buffer needs at least one byte; ask for the size you "
+        "will write");
+  }
+  if (size_bytes > max_request_bytes_ ||
+      capacity_of(class_index_for(size_bytes), size_bytes) > max_request_bytes_) {
+    std::ostringstream message;
+    message << "bufferpool: get_buffer(" << size_bytes << "): larger than the largest buffer the "
+            << backend_->name() << " backend can allocate (" << format_bytes(max_request_bytes_)
+            << "); split the data into smaller buffers";
+    throw InvalidArgumentError(message.str());
+  }
+}
+
+std::size_t PoolCore::capacity_for(std::size_t size_bytes) const {
+  validate_request(size_bytes);
+  return capacity_of(class_index_for(size_bytes), size_bytes);
+}
+
+Block* PoolCore::take_idle(Shard& shard, unsigned class_index, std::size_t size_bytes) noexcept {
+  Block* block = nullptr;
+  IdleList& list = shard.idle[class_index];
+  if (class_index < class_capacities_.size()) {
+    block = list.back();
+  } else {
+    // Above the classes: the newest idle buffer that fits with at most 1/8 to spare.
+    for (Block* candidate = list.back(); candidate != nullptr; candidate = candidate->prev) {
+      const std::size_t capacity = candidate->capacity_bytes();
+      if (capacity >= size_bytes && capacity - capacity / 8 <= size_bytes) {
+        block = candidate;
+        break;
+      }
+    }
+  }
+  if (block != nullptr) unlink_idle(shard, class_index, block);
+  return block;
+}
+
+void PoolCore::unlink_idle(Shard& shard, unsigned list_index, Block* block) noexcept {
+  shard.idle[list_index].remove(block);
+  shard.idle_buffers.store(shard.idle_buffers.load(std::memory_order_relaxed) - 1,
+                           std::memory_order_relaxed);
+  shard.idle_bytes.store(shard.idle_bytes.load(std::memory_order_relaxed) - block->capacity_bytes(),
+                         std::memory_order_relaxed);
+}
+
+void PoolCore::push_idle(Shard& shard, Block* block, std::chrono::nanoseconds now) noexcept {
+  const auto now_ns = static_cast<std::uint64_t>(std::max<std::int64_t>(now.count(), 0));
+  const std::uint64_t stamp = std::max(now_ns, shard.next_stamp);
+  shard.next_stamp = stamp + 1;
+  block->stamp.store(stamp, std::memory_order_relaxed);
+  shard.idle[block->class_index()].push_back(block);
+  shard.idle_buffers.store(shard.idle_buffers.load(std::memory_order_relaxed) + 1,
+                           std::memory_order_relaxed);
+  shard.idle_bytes.store(shard.idle_bytes.load(std::memory_order_relaxed) + block->capacity_bytes(),
+                         std::memory_order_relaxed);
+}
+
+void PoolCore::count_handout(Shard& shard, unsigned class_index, std::size_t size_bytes,
+                             std::size_t capacity_bytes, bool hit) noexcept {
+  ClassCounters& counters = shard.classes[class_index];
+  ++(hit ? counters.hits : counters.misses);
+  ++counters.buffers_in_use;
+  ++shard.buffers_in_use;
+  shard.bytes_in_use += static_cast<std::int64_t>(capacity_bytes);
+  shard.bytes_requested += size_bytes;
+  shard.bytes_granted += capacity_bytes;
+}
+
+BufferRef PoolCore::hand_out(Block* block, std::size_t size_bytes, unsigned class_index) noexcept {
+  block->set_size(size_bytes, class_index);
+  block->refs.store(1, std::memory_order_relaxed);
+  block->stamp.store(0, std::memory_order_relaxed);
+  return BufferRef(this, block);
+}
+
+BufferRef PoolCore::get(std::size_t size_bytes) {
+  validate_request(size_bytes);
+  const unsigned class_index = class_index_for(size_bytes);
+  Shard& shard = this_thread_shard();
+  if (caching_enabled_) {
+    Block* block = nullptr;
+    {
+      const std::lock_guard lock(shard.lock);
+      block = take_idle(shard, class_index, size_bytes);
+      if (block != nullptr) {
+        count_handout(shard, class_index, size_bytes, block->capacity_bytes(), true);
+      }
+    }
+    if (block != nullptr) return hand_out(block, size_bytes, class_index);
+  }
+  return get_slow(shard, class_index, size_bytes);
+}
+
+BufferRef PoolCore::get_slow(Shard& shard, unsigned class_index, std::size_t size_bytes) {
+  maybe_cleanup(clock_.now());
+  if (pending_buffers_.load(std::memory_order_relaxed) > 0) reclaim_completed();
+  if (caching_enabled_) {
+    // Another thread may have released what this one needs: look in every
+    // shard, ours first (a reclaim may have refilled it), before allocating.
+    const std::size_t own = static_cast<std::size_t>(&shard - shards_.data());
+    for (std::size_t step = 0; step < shards_.size(); ++step) {
+      Shard& other = shards_[(own + step) & shard_mask_];
+      if (other.idle_buffers.load(std::memory_order_relaxed) == 0) continue;
+      const std::lock_guard lock(other.lock);
+      if (Block* block = take_idle(other, class_index, size_bytes)) {
+        count_handout(other, class_index, size_bytes, block->capacity_bytes(), true);
+        return hand_out(block, size_bytes, class_index);
+      }
+    }
+  }
+  const std::size_t capacity_bytes = capacity_of(class_index, size_bytes);
+  Block* block = allocate_block(capacity_bytes, size_bytes);
+  {
+    const std::lock_guard lock(shard.lock);
+    count_handout(shard, class_index, size_bytes, capacity_bytes, false);
+  }
+  return hand_out(block, size_bytes, class_index);
+}
+
+void PoolCore::note_allocated() noexcept {
+  allocations_.fetch_add(1, std::memory_order_relaxed);
+  held_buffers_.fetch_add(1, std::memory_order_relaxed);
+  const std::size_t held = held_bytes_.load(std::memory_order_relaxed);
+  std::size_t peak = peak_bytes_.load(std::memory_order_relaxed);
+  while (held > peak && !peak_bytes_.compare_exchange_weak(peak, held, std::memory_order_relaxed)) {
+  }
+}
+
+Block* PoolCore::allocate_block(std::size_t capacity_bytes, std::size_t size_bytes) {
+  auto block = std::make_unique<Block>();
+  if (config_.memory_limit != 0) {
+    reserve_within_memory_limit(capacity_bytes, size_bytes);
+  } else {
+    held_bytes_.fetch_add(capacity_bytes, std::memory_order_relaxed);
+  }
+  // The bytes are reserved in held_bytes_ from here on; give them back on failure.
+  try {
+    try {
+      block->allocation = backend_->allocate(capacity_bytes);
+    } catch (const OutOfMemoryError&) {
+      // The backend is out of memory: free every idle buffer and retry once.
+      if (pending_buffers_.load(std::memory_order_relaxed) > 0) reclaim_completed();
+      clear();
+      try {
+        block->allocation = backend_->allocate(capacity_bytes);
+      } catch (const OutOfMemoryError&) {
+        throw_out_of_memory(capacity_bytes, size_bytes, "the backend is out of memory");
+      }
+    }
+  } catch (...) {
+    held_bytes_.fetch_sub(capacity_bytes, std::memory_order_relaxed);
+    throw;
+  }
+  if (block->allocation.size_bytes != capacity_bytes) {
+    const std::size_t got = block->allocation.size_bytes;
+    backend_->free(block->allocation);
+    held_bytes_.fetch_sub(capacity_bytes, std::memory_order_relaxed);
+    std::ostringstream message;
+    message << "bufferpool: the " << backend_->name() << " backend returned an allocation of "
+            << got << " bytes for a request of " << capacity_bytes
+            << " bytes; a backend must report the size it was asked for";
+    throw BackendError(message.str());
+  }
+  note_allocated();
+  return block.release();
+}
+
+void PoolCore::reserve_within_memory_limit(std::size_t capacity_bytes, std::size_t size_bytes) {
+  const std::size_t limit = config_.memory_limit;
+  bool reclaimed = false;
+  std::size_t held = held_bytes_.load(std::memory_order_relaxed);
+  for (;;) {
+    if (capacity_bytes <= limit && held <= limit - capacity_bytes) {
+      if (held_bytes_.compare_exchange_weak(held, held + capacity_bytes,
+                                            std::memory_order_relaxed)) {
+        return;
+      }
+      continue;
+    }
+    if (!reclaimed && pending_buffers_.load(std::memory_order_relaxed) > 0) {
+      reclaim_completed();
+      reclaimed = true;
+    } else {
+      // Fail at once, keeping the cache, when freeing every idle buffer would
+      // still not make room; otherwise free the oldest and try again.
+      const std::size_t idle = idle_bytes_estimate();
+      const std::size_t live = held > idle ? held - idle : 0;
+      if (capacity_bytes > limit || live > limit - capacity_bytes || !evict_oldest()) {
+        throw_out_of_memory(capacity_bytes, size_bytes, nullptr);
+      }
+    }
+    held = held_bytes_.load(std::memory_order_relaxed);
+  }
+}
+
+void PoolCore::throw_out_of_memory(std::size_t capacity_bytes, std::size_t size_bytes,
+                                   const char* cause) {
+  failed_allocations_.fetch_add(1, std::memory_order_relaxed);
+  const std::size_t held = held_bytes_.load(std::memory_order_relaxed);
+  const std::size_t idle = idle_bytes_estimate();
+  const std::size_t in_use = held > idle ? held - idle : 0;
+  std::ostringstream message;
+  message << "bufferpool: cannot allocate " << format_bytes(capacity_bytes) << " for a request of "
+          << size_bytes << " bytes: ";
+  if (cause == nullptr) {
+    message << "PoolConfig::memory_limit is " << format_bytes(config_.memory_limit) << " and "
+            << format_bytes(in_use) << " are held by live buffers (" << format_bytes(idle)
+            << " idle). Release buffers sooner (AutoReleaseScope) or raise memory_limit";
+    throw OutOfMemoryError(message.str(), capacity_bytes, config_.memory_limit, in_use);
+  }
+  message << cause << " (" << backend_->name() << "), even after freeing every idle buffer; "
+          << format_bytes(in_use) << " are held by live buffers. Release buffers sooner or set "
+          << "PoolConfig::memory_limit below the device's memory";
+  throw OutOfMemoryError(message.str(), capacity_bytes, 0, in_use);
+}
+
+void PoolCore::free_block(Block* block) noexcept {
+  const std::uint64_t device_use = block->stamp.load(std::memory_order_relaxed);
+  if (device_use != 0 && !timeline_reached(device_use)) backend_->wait_for_timeline(device_use);
+  held_bytes_.fetch_sub(block->capacity_bytes(), std::memory_order_relaxed);
+  held_buffers_.fetch_sub(1, std::memory_order_relaxed);
+  deallocations_.fetch_add(1, std::memory_order_relaxed);
+  backend_->free(block->allocation);
+  const std::unique_ptr<Block> owned(block);
+}
+
+void PoolCore::free_list(IdleList& victims, FreeReason reason) noexcept {
+  std::uint64_t count = 0;
+  while (Block* block = victims.pop_front()) {
+    // An idle block's stamp is its release time, not device work.
+    if (reason != FreeReason::after_device_use) block->stamp.store(0, std::memory_order_relaxed);
+    free_block(block);
+    ++count;
+  }
+  if (reason == FreeReason::eviction) evictions_.fetch_add(count, std::memory_order_relaxed);
+  if (reason == FreeReason::expiration) expirations_.fetch_add(count, std::memory_order_relaxed);
+}
+
+void PoolCore::release(Block* block) noexcept {
+  const std::uint64_t device_use = block->stamp.load(std::memory_order_relaxed);
+  const bool device_busy = device_use != 0 && !timeline_reached(device_use);
+  const auto now = caching_enabled_ && !device_busy ? clock_.now() : std::chrono::nanoseconds{0};
+  const std::size_t capacity_bytes = block->capacity_bytes();
+  Shard& shard = this_thread_shard();
+  enum class Outcome { cached, pending, freed, freed_after_close } outcome{};
+  {
+    const std::lock_guard lock(shard.lock);
+    --shard.classes[block->class_index()].buffers_in_use;
+    --shard.buffers_in_use;
+    shard.bytes_in_use -= static_cast<std::int64_t>(capacity_bytes);
+    if (closing_) {
+      outcome = Outcome::freed_after_close;
+    } else if (device_busy) {
+      shard.pending.push_back(block);
+      shard.pending_bytes += capacity_bytes;
+      outcome = Outcome::pending;
+    } else if (!caching_enabled_) {
+      outcome = Outcome::freed;
+    } else {
+      push_idle(shard, block, now);
+      outcome = Outcome::cached;
+    }
+  }
+  switch (outcome) {
+    case Outcome::cached:
+      if (over_caps(held_buffers_.load(std::memory_order_relaxed),
+                    held_bytes_.load(std::memory_order_relaxed)) &&
+          over_caps(idle_buffers_estimate(), idle_bytes_estimate())) {
+        evict_over_caps();
+      }
+      maybe_cleanup(now);
+      break;
+    case Outcome::pending:
+      pending_buffers_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case Outcome::freed:
+      free_block(block);
+      break;
+    case Outcome::freed_after_close:
+      free_block(block);
+      drop_close_token();  // may destroy *this: nothing may follow
+      break;
+  }
+}
+
+bool PoolCore::over_caps(std::size_t idle_buffers, std::size_t idle_bytes) const noexcept {
+  return idle_buffers > config_.max_pool_size ||
+         (config_.max_cached_bytes != 0 && idle_bytes > config_.max_cached_bytes);
+}
+
+std::size_t PoolCore::idle_buffers_estimate() const noexcept {
+  std::size_t total = 0;
+  for (const auto& shard : shards_) total += shard.idle_buffers.load(std::memory_order_relaxed);
+  return total;
+}
+
+std::size_t PoolCore::idle_bytes_estimate() const noexcept {
+  std::size_t total = 0;
+  for (const auto& shard : shards_) total += shard.idle_bytes.load(std::memory_order_relaxed);
+  return total;
+}
+
+Block* PoolCore::unlink_oldest_idle() noexcept {
+  Shard* oldest_shard = nullptr;
+  unsigned oldest_list = 0;
+  Block* oldest = nullptr;
+  for (auto& shard : shards_) {
+    for (unsigned list = 0; list < shard.idle.size(); ++list) {
+      Block* front = shard.idle[list].front();
+      if (front != nullptr &&
+          (oldest == nullptr || front->stamp.load(std::memory_order_relaxed) <
+                                    oldest->stamp.load(std::memory_order_relaxed))) {
+        oldest = front;
+        oldest_shard = &shard;
+        oldest_list = list;
+      }
+    }
+  }
+  if (oldest != nullptr) unlink_idle(*oldest_shard, oldest_list, oldest);
+  return oldest;
+}
+
+void PoolCore::evict_over_caps() noexcept {
+  IdleList victims;
+  {
+    AllShardsLock all(shards_);
+    std::size_t idle_buffers = idle_buffers_estimate();
+    std::size_t idle_bytes = idle_bytes_estimate();
+    while (over_caps(idle_buffers, idle_bytes)) {
+      Block* block = unlink_oldest_idle();
+      if (block == nullptr) break;
+      --idle_buffers;
+      idle_bytes -= block->capacity_bytes();
+      victims.push_back(block);
+    }
+  }
+  free_list(victims, FreeReason::eviction);
+}
+
+bool PoolCore::evict_oldest() noexcept {
+  IdleList victims;
+  {
+    AllShardsLock all(shards_);
+    if (Block* block = unlink_oldest_idle()) victims.push_back(block);
+  }
+  const bool evicted = !victims.empty();
+  free_list(victims, FreeReason::eviction);
+  return evicted;
+}
+
+void PoolCore::maybe_cleanup(std::chrono::nanoseconds now) noexcept {
+  if (config_.background_cleanup) return;
+  std::int64_t last = last_cleanup_ns_.load(std::memory_order_relaxed);
+  if (now.count() - last < config_.cleanup_interval.count()) return;
+  // One thread wins the interval; the others go on.
+  if (last_cleanup_ns_.compare_exchange_strong(last, now.count(), std::memory_order_relaxed)) {
+    expire(now);
+  }
+}
+
+std::size_t PoolCore::cleanup() {
+  const auto now = clock_.now();
+  last_cleanup_ns_.store(now.count(), std::memory_order_relaxed);
+  if (pending_buffers_.load(std::memory_order_relaxed) > 0) reclaim_completed();
+  return expire(now);
+}
+
+std::size_t PoolCore::expire(std::chrono::nanoseconds now) noexcept {
+  IdleList victims;
+  const auto ttl_ns = config_.ttl.count();
+  {
+    AllShardsLock all(shards_);
+    for (auto& shard : shards_) {
+      for (unsigned list = 0; list < shard.idle.size(); ++list) {
+        while (Block* front = shard.idle[list].front()) {
+          const auto released_ns =
+              static_cast<std::int64_t>(front->stamp.load(std::memory_order_relaxed));
+          if (now.count() - released_ns < ttl_ns) break;
+          unlink_idle(shard, list, front);
+          victims.push_back(front);
+        }
+      }
+    }
+  }
+  const std::size_t expired = victims.size();
+  free_list(victims, FreeReason::expiration);
+  return expired;
+}
+
+std::size_t PoolCore::clear() noexcept {
+  IdleList victims;
+  {
+    AllShardsLock all(shards_);
+    for (auto& shard : shards_) {
+      for (unsigned list = 0; list < shard.idle.size(); ++list) {
+        while (Block* block = shard.idle[list].front()) {
+          unlink_idle(shard, list, block);
+          victims.push_back(block);
+        }
+      }
+    }
+  }
+  const std::size_t cleared = victims.size();
+  free_list(victims, FreeReason::clear);
+  return cleared;
+}
+
+bool PoolCore::timeline_reached(std::uint64_t value) const noexcept {
+  if (value <= completed_timeline_.load(std::memory_order_relaxed)) return true;
+  const std::uint64_t completed = backend_->completed_timeline();
+  std::uint64_t known = completed_timeline_.load(std::memory_order_relaxed);
+  while (completed > known &&
+         !completed_timeline_.compare_exchange_weak(known, completed, std::memory_order_relaxed)) {
+  }
+  return value <= completed;
+}
+
+void PoolCore::reclaim_completed() noexcept {
+  IdleList uncached;
+  const auto now = clock_.now();
+  std::size_t reclaimed = 0;
+  {
+    AllShardsLock all(shards_);
+    for (auto& shard : shards_) {
+      for (Block* block = shard.pending.front(); block != nullptr;) {
+        Block* next = block->next;
+        if (timeline_reached(block->stamp.load(std::memory_order_relaxed))) {
+          shard.pending.remove(block);
+          shard.pending_bytes -= block->capacity_bytes();
+          ++reclaimed;
+          if (caching_enabled_) {
+            push_idle(shard, block, now);
+          } else {
+            uncached.push_back(block);
+          }
+        }
+        block = next;
+      }
+    }
+  }
+  pending_buffers_.fetch_sub(reclaimed, std::memory_order_relaxed);
+  free_list(uncached, FreeReason::after_device_use);
+  if (caching_enabled_ && over_caps(idle_buffers_estimate(), idle_bytes_estimate())) {
+    evict_over_caps();
+  }
+}
+
+PoolMetrics PoolCore::metrics() const {
+  PoolMetrics result;
+  const auto class_count = class_capacities_.size();
+  result.size_classes.resize(class_count + 1);
+  for (std::size_t index = 0; index <= class_count; ++index) {
+    auto& entry = result.size_classes[index];
+    entry.oversize = index == class_count;
+    entry.capacity_bytes = entry.oversize ? 0 : class_capacities_[index];
+  }
+  std::vector<std::int64_t> class_in_use(class_count + 1, 0);
+  std::int64_t buffers_in_use = 0;
+  std::int64_t bytes_in_use = 0;
+  for (const auto& shard : shards_) {
+    const std::lock_guard guard(shard.lock);
+    for (std::size_t index = 0; index <= class_count; ++index) {
+      auto& entry = result.size_classes[index];
+      entry.hits += shard.classes[index].hits;
+      entry.misses += shard.classes[index].misses;
+      entry.buffers_cached += shard.idle[index].size();
+      class_in_use[index] += shard.classes[index].buffers_in_use;
+      result.hits += shard.classes[index].hits;
+      result.misses += shard.classes[index].misses;
+    }
+    buffers_in_use += shard.buffers_in_use;
+    bytes_in_use += shard.bytes_in_use;
+    result.bytes_requested += shard.bytes_requested;
+    result.bytes_granted += shard.bytes_granted;
+    result.buffers_cached += shard.idle_buffers.load(std::memory_order_relaxed);
+    result.bytes_cached += shard.idle_bytes.load(std::memory_order_relaxed);
+    result.buffers_pending_gpu += shard.pending.size();
+    result.bytes_pending_gpu += shard.pending_bytes;
+  }
+  for (std::size_t index = 0; index <= class_count; ++index) {
+    result.size_classes[index].buffers_in_use = to_size(class_in_use[index]);
+  }
+  result.buffers_in_use = to_size(buffers_in_use);
+  result.bytes_in_use = to_size(bytes_in_use);
+  result.allocations = allocations_.load(std::memory_order_relaxed);
+  result.deallocations = deallocations_.load(std::memory_order_relaxed);
+  result.evictions = evictions_.load(std::memory_order_relaxed);
+  result.expirations = expirations_.load(std::memory_order_relaxed);
+  result.failed_allocations = failed_allocations_.load(std::memory_order_relaxed);
+  result.current_bytes_allocated = held_bytes_.load(std::memory_order_relaxed);
+  result.peak_bytes_allocated =
+      std::max(peak_bytes_.load(std::memory_order_relaxed), result.current_bytes_allocated);
+  return result;
+}
+
+void PoolCore::reset_peak() noexcept {
+  peak_bytes_.store(held_bytes_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
+
+void PoolCore::run_background_cleanup(const std::stop_token& stop) {
+  std::unique_lock lock(background_mutex_);
+  while (!stop.stop_requested()) {
+    background_wakeup_.wait_for(lock, stop, config_.cleanup_interval, [] { return false; });
+    if (stop.stop_requested()) break;
+    lock.unlock();
+    cleanup();
+    lock.lock();
+  }
+}
+
+}  // namespace detail
+
+BufferPool::BufferPool(std::shared_ptr<Backend> backend, PoolConfig config)
+    : core_(std::make_unique<detail::PoolCore>(std::move(backend), std::move(config))) {}
+
+BufferPool::~BufferPool() { detail::PoolCore::close(std::move(core_)); }
+
+BufferRef BufferPool::get_buffer(std::size_t size_bytes) { return core_->get(size_bytes); }
+std::size_t BufferPool::cleanup() { return core_->cleanup(); }
+std::size_t BufferPool::clear() { return core_->clear(); }
+PoolMetrics BufferPool::metrics() const { return core_->metrics(); }
+void BufferPool::reset_peak() noexcept { core_->reset_peak(); }
+std::size_t BufferPool::capacity_for(std::size_t size_bytes) const {
+  return core_->capacity_for(size_bytes);
+}
+const PoolConfig& BufferPool::config() const noexcept { return core_->config(); }
+Backend& BufferPool::backend() const noexcept { return core_->backend(); }
+
+}  // namespace bufferpool

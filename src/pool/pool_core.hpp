@@ -1,0 +1,175 @@
+// PoolCore: the state behind a BufferPool. It outlives the BufferPool while
+// buffers are still referenced, so that their handles stay valid.
+#pragma once
+
+#include "pool/idle_list.hpp"
+#include "pool/spin_lock.hpp"
+
+#include <bufferpool/buffer.hpp>
+#include <bufferpool/config.hpp>
+#include <bufferpool/metrics.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace bufferpool::detail {
+
+/// Counters of one size class in one shard, written under the shard's lock.
+struct ClassCounters {
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  std::int64_t buffers_in_use = 0;  // signed: a buffer may be released on another shard
+};
+
+/// A slice of the pool's idle buffers and counters. Each thread works on one
+/// shard, so threads on different shards never share a lock or a cache line
+/// on the hit path.
+struct alignas(64) Shard {
+  mutable SpinLock lock;  // metrics() locks a shard to read it
+  /// One list per size class, then one for requests above the largest class.
+  std::vector<IdleList> idle;
+  /// Released while device work still used them, in release order.
+  IdleList pending;
+  std::vector<ClassCounters> classes;
+  std::int64_t buffers_in_use = 0;
+  std::int64_t bytes_in_use = 0;
+  std::uint64_t bytes_requested = 0;
+  std::uint64_t bytes_granted = 0;
+  /// Release stamps are strictly increasing within a shard, so that they order
+  /// releases even when the clock has not moved.
+  std::uint64_t next_stamp = 0;
+  std::size_t pending_bytes = 0;
+  // Written under the lock; atomic so that limit checks can read them without it.
+  std::atomic<std::size_t> idle_buffers{0};
+  std::atomic<std::size_t> idle_bytes{0};
+};
+
+/// Locks every shard, in index order, for the slow paths that look across
+/// shards: eviction, cleanup, clear, reclaim, close.
+class AllShardsLock {
+ public:
+  explicit AllShardsLock(std::vector<Shard>& shards) noexcept : shards_(shards) {
+    for (auto& shard : shards_) shard.lock.lock();
+  }
+  ~AllShardsLock() {
+    for (auto& shard : shards_) shard.lock.unlock();
+  }
+  AllShardsLock(const AllShardsLock&) = delete;
+  AllShardsLock& operator=(const AllShardsLock&) = delete;
+  AllShardsLock(AllShardsLock&&) = delete;
+  AllShardsLock& operator=(AllShardsLock&&) = delete;
+
+ private:
+  std::vector<Shard>& shards_;
+};
+
+class PoolCore {
+ public:
+  PoolCore(std::shared_ptr<Backend> backend, PoolConfig config);
+  ~PoolCore();
+  PoolCore(const PoolCore&) = delete;
+  PoolCore& operator=(const PoolCore&) = delete;
+  PoolCore(PoolCore&&) = delete;
+  PoolCore& operator=(PoolCore&&) = delete;
+
+  /// Hands the core over when its BufferPool goes: frees the idle buffers and
+  /// destroys the core now, or when the last outstanding buffer is released.
+  static void close(std::unique_ptr<PoolCore> core) noexcept;
+
+  BufferRef get(std::size_t size_bytes);
+  /// Called when a buffer's last reference goes.
+  void release(Block* block) noexcept;
+
+  std::size_t cleanup();
+  std::size_t clear() noexcept;
+  [[nodiscard]] PoolMetrics metrics() const;
+  void reset_peak() noexcept;
+  [[nodiscard]] std::size_t capacity_for(std::size_t size_bytes) const;
+
+  [[nodiscard]] const PoolConfig& config() const noexcept { return config_; }
+  [[nodiscard]] Backend& backend() const noexcept { return *backend_; }
+
+ private:
+  /// Why blocks are freed. Idle blocks carry release stamps, which free_list
+  /// clears; pending and closing blocks carry device timeline values, which
+  /// free_block waits for.
+  enum class FreeReason { eviction, expiration, clear, after_device_use };
+
+  [[nodiscard]] Shard& this_thread_shard() noexcept;
+  [[nodiscard]] unsigned class_index_for(std::size_t size_bytes) const noexcept;
+  [[nodiscard]] std::size_t capacity_of(unsigned class_index, std::size_t size_bytes) const noexcept;
+  void validate_request(std::size_t size_bytes) const;
+
+  Block* take_idle(Shard& shard, unsigned class_index, std::size_t size_bytes) noexcept;
+  static void count_handout(Shard& shard, unsigned class_index, std::size_t size_bytes,
+                            std::size_t capacity_bytes, bool hit) noexcept;
+  BufferRef hand_out(Block* block, std::size_t size_bytes, unsigned class_index) noexcept;
+  BufferRef get_slow(Shard& shard, unsigned class_index, std::size_t size_bytes);
+
+  Block* allocate_block(std::size_t capacity_bytes, std::size_t size_bytes);
+  void reserve_within_memory_limit(std::size_t capacity_bytes, std::size_t size_bytes);
+  [[noreturn]] void throw_out_of_memory(std::size_t capacity_bytes, std::size_t size_bytes,
+                                        const char* cause);
+  void free_block(Block* block) noexcept;
+  void free_list(IdleList& victims, FreeReason reason) noexcept;
+
+  void push_idle(Shard& shard, Block* block, std::chrono::nanoseconds now) noexcept;
+  static void unlink_idle(Shard& shard, unsigned list_index, Block* block) noexcept;
+  [[nodiscard]] std::size_t idle_buffers_estimate() const noexcept;
+  [[nodiscard]] std::size_t idle_bytes_estimate() const noexcept;
+  [[nodiscard]] bool over_caps(std::size_t idle_buffers, std::size_t idle_bytes) const noexcept;
+  /// Under an AllShardsLock: unlinks the idle block released longest ago.
+  Block* unlink_oldest_idle() noexcept;
+  void evict_over_caps() noexcept;
+  bool evict_oldest() noexcept;
+  void maybe_cleanup(std::chrono::nanoseconds now) noexcept;
+  std::size_t expire(std::chrono::nanoseconds now) noexcept;
+  [[nodiscard]] bool timeline_reached(std::uint64_t value) const noexcept;
+  void reclaim_completed() noexcept;
+
+  static PoolConfig validated(PoolConfig config);
+  void note_allocated() noexcept;
+  void drop_close_token() noexcept;
+  void run_background_cleanup(const std::stop_token& stop);
+
+  std::shared_ptr<Backend> backend_;
+  PoolConfig config_;
+  Clock& clock_;
+  bool caching_enabled_;
+  std::size_t max_request_bytes_;
+  std::vector<std::size_t> class_capacities_;
+  /// For k = bit_width(n - 1): the first class larger than 2^(k-1).
+  std::vector<unsigned> first_class_for_width_;
+  std::vector<Shard> shards_;
+  std::size_t shard_mask_;
+
+  // Slow-path counters: touched only on a miss, a free or a cleanup.
+  std::atomic<std::size_t> held_bytes_{0};
+  std::atomic<std::size_t> held_buffers_{0};
+  std::atomic<std::size_t> peak_bytes_{0};
+  std::atomic<std::size_t> pending_buffers_{0};
+  std::atomic<std::uint64_t> allocations_{0};
+  std::atomic<std::uint64_t> deallocations_{0};
+  std::atomic<std::uint64_t> evictions_{0};
+  std::atomic<std::uint64_t> expirations_{0};
+  std::atomic<std::uint64_t> failed_allocations_{0};
+  std::atomic<std::int64_t> last_cleanup_ns_;
+  mutable std::atomic<std::uint64_t> completed_timeline_{0};
+
+  // Closing: set under every shard lock by close().
+  bool closing_ = false;
+  std::atomic<std::size_t> close_tokens_{0};
+  std::unique_ptr<PoolCore> self_;
+
+  std::mutex background_mutex_;
+  std::condition_variable_any background_wakeup_;
+  std::jthread background_thread_;
+};
+
+}  // namespace bufferpool::detail

@@ -1,0 +1,373 @@
+#include "pool_conformance.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <cstring>
+#include <set>
+#include <vector>
+
+namespace bufferpool::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr std::size_t KiB = 1024;
+constexpr std::size_t MiB = 1024 * KiB;
+
+void fill(const BufferRef& buffer, unsigned char value) {
+  if (buffer.host_visible()) std::memset(buffer.data(), value, buffer.size());
+}
+
+bool holds(const BufferRef& buffer, unsigned char value) {
+  if (!buffer.host_visible()) return true;
+  const auto bytes = buffer.bytes();
+  return std::all_of(bytes.begin(), bytes.end(),
+                     [value](std::byte b) { return b == std::byte{value}; });
+}
+
+TEST_P(PoolConformance, RoundsEachRequestUpToTheSmallestClassThatHoldsIt) {
+  BufferPool pool(backend, config());
+  std::size_t previous = 0;
+  for (const std::size_t capacity : default_size_classes()) {
+    EXPECT_EQ(pool.get_buffer(capacity).capacity(), capacity) << "exactly a class";
+    EXPECT_EQ(pool.get_buffer(previous + 1).capacity(), capacity) << "one above the class below";
+    previous = capacity;
+  }
+  EXPECT_EQ(pool.get_buffer(1).capacity(), 256U);
+  EXPECT_EQ(pool.get_buffer(257).capacity(), KiB);
+}
+
+TEST_P(PoolConformance, ServesRequestsAboveTheLargestClassAtTheirOwnSizeAndCountsThem) {
+  BufferPool pool(backend, config());
+  const std::size_t request = 64 * MiB + 1;
+  {
+    auto buffer = pool.get_buffer(request);
+    EXPECT_EQ(buffer.size(), request);
+    EXPECT_EQ(buffer.capacity(), 64 * MiB + 4 * KiB);
+  }
+  auto again = pool.get_buffer(request + 100);
+  const auto metrics = pool.metrics();
+  EXPECT_EQ(metrics.misses, 1U);
+  EXPECT_EQ(metrics.hits, 1U);
+  EXPECT_TRUE(metrics.size_classes.back().oversize);
+  EXPECT_EQ(metrics.size_classes.back().hits, 1U);
+  EXPECT_EQ(metrics.bytes_requested, 2 * request + 100);
+}
+
+TEST_P(PoolConformance, AReleasedBufferIsHandedOutAgain) {
+  BufferPool pool(backend, config());
+  std::uint64_t handle = 0;
+  {
+    auto buffer = pool.get_buffer(1000);
+    handle = buffer.native_handle();
+    fill(buffer, 7);
+  }
+  auto again = pool.get_buffer(900);
+  EXPECT_EQ(again.native_handle(), handle);
+  EXPECT_EQ(again.size(), 900U);
+  EXPECT_EQ(again.capacity(), KiB);
+  const auto metrics = pool.metrics();
+  EXPECT_EQ(metrics.hits, 1U);
+  EXPECT_EQ(metrics.misses, 1U);
+  EXPECT_EQ(metrics.allocations, 1U);
+  EXPECT_EQ(backend->total_allocations(), 1U);
+}
+
+TEST_P(PoolConformance, LiveBuffersAreNeverShared) {
+  BufferPool pool(backend, config());
+  std::vector<BufferRef> live;
+  std::set<std::uint64_t> handles;
+  for (int i = 0; i < 20; ++i) {
+    live.push_back(pool.get_buffer(4 * KiB));
+    fill(live.back(), static_cast<unsigned char>(i));
+    handles.insert(live.back().native_handle());
+  }
+  EXPECT_EQ(handles.size(), live.size());
+  for (int i = 0; i < 20; ++i) EXPECT_TRUE(holds(live[i], static_cast<unsigned char>(i)));
+}
+
+TEST_P(PoolConformance, TheDesignsCountingSequenceWorksAsWritten) {
+  BufferPool pool(backend, config());
+  auto buffer = pool.get_buffer(1024);
+  EXPECT_EQ(buffer.ref_count(), 1U);
+  buffer.increment();
+  EXPECT_EQ(buffer.ref_count(), 2U);
+  buffer.decrement();
+  EXPECT_EQ(buffer.ref_count(), 1U);
+  buffer.decrement();
+  EXPECT_FALSE(buffer);
+  EXPECT_EQ(buffer.ref_count(), 0U);
+  const auto metrics = pool.metrics();
+  EXPECT_EQ(metrics.buffers_cached, 1U);
+  EXPECT_EQ(metrics.buffers_in_use, 0U);
+}
+
+TEST_P(PoolConformance, CopiesShareTheCountAndTheLastOneReturnsTheBuffer) {
+  BufferPool pool(backend, config());
+  auto first = pool.get_buffer(100);
+  auto second = first;
+  EXPECT_EQ(first.ref_count(), 2U);
+  EXPECT_EQ(second, first);
+  first.reset();
+  EXPECT_EQ(second.ref_count(), 1U);
+  EXPECT_EQ(pool.metrics().buffers_cached, 0U);
+  auto moved = std::move(second);
+  EXPECT_FALSE(second);  // NOLINT(bugprone-use-after-move): a move empties the handle
+  EXPECT_EQ(moved.ref_count(), 1U);
+  moved = BufferRef{};
+  EXPECT_EQ(pool.metrics().buffers_cached, 1U);
+}
+
+TEST_P(PoolConformance, AnEmptyHandleThrowsInsteadOfTouchingMemory) {
+  BufferPool pool(backend, config());
+  auto buffer = pool.get_buffer(64);
+  buffer.decrement();
+  EXPECT_THROW((void)buffer.data(), UsageError);
+  EXPECT_THROW(buffer.increment(), UsageError);
+  EXPECT_THROW(buffer.decrement(), UsageError);
+  EXPECT_THROW((void)buffer.native_handle(), UsageError);
+  EXPECT_EQ(pool.metrics().buffers_cached, 1U) << "the failed calls changed nothing";
+}
+
+TEST_P(PoolConformance, BadSizesAreRejectedAndThePoolStaysUsable) {
+  BufferPool pool(backend, config());
+  EXPECT_THROW((void)pool.get_buffer(0), InvalidArgumentError);
+  EXPECT_THROW((void)pool.get_buffer(std::numeric_limits<std::size_t>::max()), InvalidArgumentError);
+  EXPECT_THROW((void)pool.get_buffer(backend->max_allocation_bytes() + 1), InvalidArgumentError);
+  auto buffer = pool.get_buffer(10);
+  EXPECT_TRUE(buffer);
+  EXPECT_EQ(pool.metrics().misses, 1U);
+}
+
+TEST_P(PoolConformance, PastMaxPoolSizeTheBufferReleasedLongestAgoIsFreed) {
+  auto settings = config();
+  settings.max_pool_size = 3;
+  BufferPool pool(backend, settings);
+  // Four buffers of different classes, released in the order b, d, a, c: the
+  // clock never moves, so only the release order can decide.
+  auto a = pool.get_buffer(256);
+  auto b = pool.get_buffer(KiB);
+  auto c = pool.get_buffer(4 * KiB);
+  auto d = pool.get_buffer(16 * KiB);
+  b.reset();
+  d.reset();
+  a.reset();
+  c.reset();
+  const auto metrics = pool.metrics();
+  EXPECT_EQ(metrics.evictions, 1U);
+  EXPECT_EQ(metrics.buffers_cached, 3U);
+  EXPECT_EQ(metrics.size_classes[1].buffers_cached, 0U) << "b, released first, was evicted";
+  EXPECT_EQ(metrics.size_classes[0].buffers_cached, 1U);
+  EXPECT_EQ(metrics.size_classes[2].buffers_cached, 1U);
+  EXPECT_EQ(metrics.size_classes[3].buffers_cached, 1U);
+  EXPECT_EQ(backend->live_allocations(), 3U);
+}
+
+TEST_P(PoolConformance, PastMaxCachedBytesTheOldestIdleBuffersAreFreed) {
+  auto settings = config();
+  settings.max_cached_bytes = 20 * KiB;
+  BufferPool pool(backend, settings);
+  auto big = pool.get_buffer(16 * KiB);
+  auto small = pool.get_buffer(4 * KiB);
+  auto other = pool.get_buffer(4 * KiB);
+  big.reset();    // 16 KiB idle
+  small.reset();  // 20 KiB idle
+  other.reset();  // 24 KiB: the 16 KiB buffer, released first, goes
+  const auto metrics = pool.metrics();
+  EXPECT_EQ(metrics.evictions, 1U);
+  EXPECT_EQ(metrics.bytes_cached, 8 * KiB);
+  EXPECT_EQ(metrics.size_classes[3].buffers_cached, 0U);
+}
+
+TEST_P(PoolConformance, CachingOffAllocatesEveryRequestAndFreesEveryRelease) {
+  auto settings = config();
+  settings.max_pool_size = 0;
+  BufferPool pool(backend, settings);
+  for (int i = 0; i < 5; ++i) {
+    auto buffer = pool.get_buffer(4 * KiB);
+    EXPECT_EQ(backend->live_allocations(), 1U);
+  }
+  EXPECT_EQ(backend->live_allocations(), 0U);
+  const auto metrics = pool.metrics();
+  EXPECT_EQ(metrics.misses, 5U);
+  EXPECT_EQ(metrics.hits, 0U);
+  EXPECT_EQ(metrics.allocations, 5U);
+  EXPECT_EQ(metrics.deallocations, 5U);
+}
+
+TEST_P(PoolConformance, CleanupFreesIdleBuffersOlderThanTheTtlAndNoOthers) {
+  auto settings = config();
+  settings.ttl = seconds{10};
+  BufferPool pool(backend, settings);
+  pool.get_buffer(100).reset();
+  clock->advance(seconds{5});
+  pool.get_buffer(2000).reset();
+  clock->advance(seconds{5} - milliseconds{1});
+  EXPECT_EQ(pool.cleanup(), 0U) << "the first buffer is 1 ms short of its TTL";
+  clock->advance(milliseconds{1});
+  EXPECT_EQ(pool.cleanup(), 1U);
+  auto metrics = pool.metrics();
+  EXPECT_EQ(metrics.expirations, 1U);
+  EXPECT_EQ(metrics.buffers_cached, 1U);
+  EXPECT_EQ(metrics.size_classes[0].buffers_cached, 0U);
+  clock->advance(seconds{5});
+  EXPECT_EQ(pool.cleanup(), 1U);
+  EXPECT_EQ(backend->live_allocations(), 0U);
+}
+
+TEST_P(PoolConformance, CleanupRunsLazilyOnReleaseOnceTheIntervalHasPassed) {
+  auto settings = config();
+  settings.ttl = seconds{1};
+  settings.cleanup_interval = seconds{30};
+  BufferPool pool(backend, settings);
+  pool.get_buffer(100).reset();
+  clock->advance(seconds{29});
+  pool.get_buffer(5000).reset();
+  EXPECT_EQ(pool.metrics().expirations, 0U) << "the interval has not passed yet";
+  clock->advance(seconds{1});
+  pool.get_buffer(20000).reset();  // a miss and a release, 30 s after the pool began
+  EXPECT_EQ(pool.metrics().expirations, 2U);
+  EXPECT_EQ(pool.metrics().buffers_cached, 1U);
+}
+
+TEST_P(PoolConformance, CleanupRunsLazilyOnAMissOnceTheIntervalHasPassed) {
+  auto settings = config();
+  settings.ttl = seconds{1};
+  settings.cleanup_interval = seconds{10};
+  BufferPool pool(backend, settings);
+  auto held = pool.get_buffer(100);
+  pool.get_buffer(3000).reset();
+  clock->advance(seconds{10});
+  auto another = pool.get_buffer(50000);  // a miss: it runs the cleanup
+  EXPECT_EQ(pool.metrics().expirations, 1U);
+}
+
+TEST_P(PoolConformance, TheMemoryLimitFreesIdleBuffersOldestFirstUntilTheRequestFits) {
+  auto settings = config();
+  settings.size_classes = {16 * KiB, 32 * KiB};
+  settings.memory_limit = 64 * KiB;
+  BufferPool pool(backend, settings);
+  auto a = pool.get_buffer(16 * KiB);
+  auto b = pool.get_buffer(16 * KiB);
+  auto c = pool.get_buffer(16 * KiB);
+  const auto c_handle = c.native_handle();
+  a.reset();
+  c.reset();  // 48 KiB held, 32 KiB of it idle
+  auto big = pool.get_buffer(32 * KiB);  // 80 KiB would pass the limit: a, the oldest, goes
+  EXPECT_EQ(pool.metrics().evictions, 1U);
+  EXPECT_EQ(pool.metrics().current_bytes_allocated, 64 * KiB);
+  EXPECT_EQ(pool.get_buffer(16 * KiB).native_handle(), c_handle) << "c, the newest, stayed";
+}
+
+TEST_P(PoolConformance, TheMemoryLimitFailsAtOnceAndKeepsTheCacheWhenNothingCouldMakeRoom) {
+  auto settings = config();
+  settings.size_classes = {16 * KiB, 32 * KiB};
+  settings.memory_limit = 64 * KiB;
+  BufferPool pool(backend, settings);
+  auto live = pool.get_buffer(32 * KiB);
+  auto other = pool.get_buffer(16 * KiB);
+  pool.get_buffer(16 * KiB).reset();  // 16 KiB idle; 48 KiB live
+  try {
+    (void)pool.get_buffer(20 * KiB);
+    FAIL() << "expected OutOfMemoryError";
+  } catch (const OutOfMemoryError& error) {
+    EXPECT_EQ(error.requested_bytes(), 32 * KiB);
+    EXPECT_EQ(error.limit_bytes(), 64 * KiB);
+    EXPECT_EQ(error.in_use_bytes(), 48 * KiB);
+    const std::string message = error.what();
+    EXPECT_NE(message.find("memory_limit is 64 KiB"), std::string::npos) << message;
+    EXPECT_NE(message.find("20480 bytes"), std::string::npos) << message;
+  }
+  const auto metrics = pool.metrics();
+  EXPECT_EQ(metrics.buffers_cached, 1U) << "the idle buffer was kept";
+  EXPECT_EQ(metrics.evictions, 0U);
+  EXPECT_EQ(metrics.failed_allocations, 1U);
+  other.reset();
+  EXPECT_EQ(pool.get_buffer(32 * KiB).capacity(), 32 * KiB) << "room again: it serves";
+}
+
+TEST_P(PoolConformance, ABackendOutOfMemoryFreesTheCacheAndRetriesOnce) {
+  BufferPool pool(backend, config());
+  pool.get_buffer(100).reset();
+  pool.get_buffer(5000).reset();
+  faults->fail_nth_allocation(1);
+  auto buffer = pool.get_buffer(100000);  // fails, frees both idle buffers, retries
+  EXPECT_TRUE(buffer);
+  EXPECT_EQ(faults->faults_injected(), 1U);
+  EXPECT_EQ(pool.metrics().buffers_cached, 0U);
+  EXPECT_EQ(backend->live_allocations(), 1U);
+}
+
+TEST_P(PoolConformance, ABackendStillOutOfMemoryAfterTheRetryFailsClearlyWithoutLeaking) {
+  BufferPool pool(backend, config());
+  auto live = pool.get_buffer(4 * KiB);
+  pool.get_buffer(100).reset();
+  faults->fail_all(true);
+  try {
+    (void)pool.get_buffer(100000);
+    FAIL() << "expected OutOfMemoryError";
+  } catch (const OutOfMemoryError& error) {
+    EXPECT_EQ(error.requested_bytes(), 256 * KiB);
+    EXPECT_NE(std::string(error.what()).find("even after freeing every idle buffer"),
+              std::string::npos)
+        << error.what();
+  }
+  EXPECT_EQ(faults->faults_injected(), 2U) << "one try and one retry";
+  faults->fail_all(false);
+  const auto metrics = pool.metrics();
+  EXPECT_EQ(metrics.current_bytes_allocated, 4 * KiB);
+  EXPECT_EQ(backend->live_allocations(), 1U);
+  EXPECT_TRUE(pool.get_buffer(100000));
+}
+
+TEST_P(PoolConformance, DestroyingThePoolWithBuffersOutLeavesThemValidUntilReleased) {
+  BufferRef survivor;
+  {
+    BufferPool pool(backend, config());
+    survivor = pool.get_buffer(3000);
+    pool.get_buffer(100).reset();
+    fill(survivor, 42);
+  }
+  EXPECT_EQ(backend->live_allocations(), 1U) << "the idle buffer went with the pool";
+  EXPECT_TRUE(holds(survivor, 42));
+  auto copy = survivor;
+  survivor.reset();
+  EXPECT_EQ(backend->live_allocations(), 1U);
+  copy.reset();
+  EXPECT_EQ(backend->live_allocations(), 0U);
+}
+
+TEST_P(PoolConformance, MetricsAccountForEveryByte) {
+  BufferPool pool(backend, config());
+  auto a = pool.get_buffer(1000);    // 1 KiB
+  auto b = pool.get_buffer(100000);  // 256 KiB
+  pool.get_buffer(10).reset();       // 256 B idle
+  auto metrics = pool.metrics();
+  EXPECT_EQ(metrics.bytes_in_use, KiB + 256 * KiB);
+  EXPECT_EQ(metrics.buffers_in_use, 2U);
+  EXPECT_EQ(metrics.bytes_cached, 256U);
+  EXPECT_EQ(metrics.current_bytes_allocated, metrics.bytes_in_use + metrics.bytes_cached);
+  EXPECT_EQ(metrics.bytes_requested, 1000U + 100000U + 10U);
+  EXPECT_EQ(metrics.bytes_granted, KiB + 256 * KiB + 256);
+  EXPECT_EQ(metrics.current_bytes_allocated, backend->live_bytes());
+  b.reset();
+  pool.clear();
+  metrics = pool.metrics();
+  EXPECT_EQ(metrics.current_bytes_allocated, KiB);
+  EXPECT_EQ(metrics.peak_bytes_allocated, KiB + 256 * KiB + 256);
+  pool.reset_peak();
+  EXPECT_EQ(pool.metrics().peak_bytes_allocated, KiB);
+}
+
+TEST_P(PoolConformance, ClearFreesEveryIdleBufferAndNothingLive) {
+  BufferPool pool(backend, config());
+  auto live = pool.get_buffer(100);
+  for (std::size_t size : {100U, 2000U, 70000U}) pool.get_buffer(size).reset();
+  EXPECT_EQ(pool.clear(), 3U);
+  EXPECT_EQ(backend->live_allocations(), 1U);
+  EXPECT_TRUE(live);
+}
+
+}  // namespace
+}  // namespace bufferpool::testing
