@@ -3,7 +3,8 @@
 namespace bufferpool::testing {
 
 INSTANTIATE_TEST_SUITE_P(Host, PoolConformance,
-                         ::testing::Values(BackendFactory{"host", [] { return make_host_backend(); }}),
+                         ::testing::Values(BackendFactory{"host",
+                                                          [] { return make_host_backend(); }}),
                          BackendFactoryName{});
 
 }  // namespace bufferpool::testing

@@ -1,8 +1,8 @@
 #include "pool_conformance.hpp"
 
 #include <algorithm>
-#include <limits>
 #include <cstring>
+#include <limits>
 #include <set>
 #include <vector>
 
@@ -133,7 +133,8 @@ TEST_P(PoolConformance, AnEmptyHandleThrowsInsteadOfTouchingMemory) {
 TEST_P(PoolConformance, BadSizesAreRejectedAndThePoolStaysUsable) {
   BufferPool pool(backend, config());
   EXPECT_THROW((void)pool.get_buffer(0), InvalidArgumentError);
-  EXPECT_THROW((void)pool.get_buffer(std::numeric_limits<std::size_t>::max()), InvalidArgumentError);
+  EXPECT_THROW((void)pool.get_buffer(std::numeric_limits<std::size_t>::max()),
+               InvalidArgumentError);
   EXPECT_THROW((void)pool.get_buffer(backend->max_allocation_bytes() + 1), InvalidArgumentError);
   auto buffer = pool.get_buffer(10);
   EXPECT_TRUE(buffer);
@@ -253,7 +254,7 @@ TEST_P(PoolConformance, TheMemoryLimitFreesIdleBuffersOldestFirstUntilTheRequest
   auto c = pool.get_buffer(16 * KiB);
   const auto c_handle = c.native_handle();
   a.reset();
-  c.reset();  // 48 KiB held, 32 KiB of it idle
+  c.reset();                             // 48 KiB held, 32 KiB of it idle
   auto big = pool.get_buffer(32 * KiB);  // 80 KiB would pass the limit: a, the oldest, goes
   EXPECT_EQ(pool.metrics().evictions, 1U);
   EXPECT_EQ(pool.metrics().current_bytes_allocated, 64 * KiB);

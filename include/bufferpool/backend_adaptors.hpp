@@ -31,7 +31,9 @@ class CountingBackend final : public Backend {
   [[nodiscard]] std::size_t live_allocations() const noexcept { return live_allocations_.load(); }
   [[nodiscard]] std::size_t live_bytes() const noexcept { return live_bytes_.load(); }
   [[nodiscard]] std::size_t peak_live_bytes() const noexcept { return peak_live_bytes_.load(); }
-  [[nodiscard]] std::uint64_t total_allocations() const noexcept { return total_allocations_.load(); }
+  [[nodiscard]] std::uint64_t total_allocations() const noexcept {
+    return total_allocations_.load();
+  }
   [[nodiscard]] std::uint64_t total_frees() const noexcept { return total_frees_.load(); }
 
  private:

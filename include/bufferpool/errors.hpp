@@ -42,8 +42,8 @@ class UsageError : public Error {
 /// free its idle buffers and retry once.
 class OutOfMemoryError : public Error {
  public:
-  OutOfMemoryError(const std::string& message, std::size_t requested_bytes,
-                   std::size_t limit_bytes, std::size_t in_use_bytes)
+  OutOfMemoryError(const std::string& message, std::size_t requested_bytes, std::size_t limit_bytes,
+                   std::size_t in_use_bytes)
       : Error(message),
         requested_bytes_(requested_bytes),
         limit_bytes_(limit_bytes),

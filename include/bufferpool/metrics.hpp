@@ -21,15 +21,15 @@ struct SizeClassMetrics {
 
 struct PoolMetrics {
   // Cumulative since the pool was made.
-  std::uint64_t hits = 0;           ///< requests served by an idle buffer
-  std::uint64_t misses = 0;         ///< requests that needed a new allocation
-  std::uint64_t allocations = 0;    ///< successful backend allocations
-  std::uint64_t deallocations = 0;  ///< backend frees, for any reason
-  std::uint64_t evictions = 0;      ///< idle buffers freed by a count, byte or memory limit
-  std::uint64_t expirations = 0;    ///< idle buffers freed for passing their TTL
+  std::uint64_t hits = 0;                ///< requests served by an idle buffer
+  std::uint64_t misses = 0;              ///< requests that needed a new allocation
+  std::uint64_t allocations = 0;         ///< successful backend allocations
+  std::uint64_t deallocations = 0;       ///< backend frees, for any reason
+  std::uint64_t evictions = 0;           ///< idle buffers freed by a count, byte or memory limit
+  std::uint64_t expirations = 0;         ///< idle buffers freed for passing their TTL
   std::uint64_t failed_allocations = 0;  ///< requests that ended in OutOfMemoryError
-  std::uint64_t bytes_requested = 0;  ///< sum of sizes asked for
-  std::uint64_t bytes_granted = 0;    ///< sum of capacities handed out
+  std::uint64_t bytes_requested = 0;     ///< sum of sizes asked for
+  std::uint64_t bytes_granted = 0;       ///< sum of capacities handed out
 
   // Now.
   std::size_t current_bytes_allocated = 0;  ///< held from the backend: in use + pending + idle

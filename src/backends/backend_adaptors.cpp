@@ -5,7 +5,8 @@ namespace bufferpool {
 namespace {
 
 std::shared_ptr<Backend> require_upstream(std::shared_ptr<Backend> upstream, const char* adaptor) {
-  if (!upstream) throw ConfigError(std::string("bufferpool: ") + adaptor + " needs an upstream backend");
+  if (!upstream)
+    throw ConfigError(std::string("bufferpool: ") + adaptor + " needs an upstream backend");
   return upstream;
 }
 
@@ -47,14 +48,16 @@ FaultInjectingBackend::FaultInjectingBackend(std::shared_ptr<Backend> upstream)
     : upstream_(require_upstream(std::move(upstream), "FaultInjectingBackend")) {}
 
 void FaultInjectingBackend::fail_nth_allocation(std::uint64_t n) {
-  if (n == 0) throw ConfigError("bufferpool: FaultInjectingBackend::fail_nth_allocation: n must be >= 1");
+  if (n == 0)
+    throw ConfigError("bufferpool: FaultInjectingBackend::fail_nth_allocation: n must be >= 1");
   const std::lock_guard lock(mutex_);
   countdown_ = n;
 }
 
 void FaultInjectingBackend::fail_fraction(double probability, std::uint64_t seed) {
   if (!(probability >= 0.0 && probability <= 1.0)) {
-    throw ConfigError("bufferpool: FaultInjectingBackend::fail_fraction: probability must be in [0, 1]");
+    throw ConfigError(
+        "bufferpool: FaultInjectingBackend::fail_fraction: probability must be in [0, 1]");
   }
   const std::lock_guard lock(mutex_);
   probability_ = probability;
@@ -72,20 +75,23 @@ bool FaultInjectingBackend::should_fail() {
   if (fail_all_.load()) return true;
   const std::lock_guard lock(mutex_);
   if (countdown_ != 0 && --countdown_ == 0) return true;
-  return probability_ > 0.0 && std::uniform_real_distribution<double>(0.0, 1.0)(random_) < probability_;
+  return probability_ > 0.0 &&
+         std::uniform_real_distribution<double>(0.0, 1.0)(random_) < probability_;
 }
 
 Allocation FaultInjectingBackend::allocate(std::size_t size_bytes) {
   if (should_fail()) {
     faults_injected_.fetch_add(1);
-    throw OutOfMemoryError("bufferpool: injected fault: allocation of " +
-                               std::to_string(size_bytes) + " bytes failed",
-                           size_bytes, 0, 0);
+    throw OutOfMemoryError(
+        "bufferpool: injected fault: allocation of " + std::to_string(size_bytes) + " bytes failed",
+        size_bytes, 0, 0);
   }
   return upstream_->allocate(size_bytes);
 }
 
-void FaultInjectingBackend::free(const Allocation& allocation) noexcept { upstream_->free(allocation); }
+void FaultInjectingBackend::free(const Allocation& allocation) noexcept {
+  upstream_->free(allocation);
+}
 std::uint64_t FaultInjectingBackend::completed_timeline() const noexcept {
   return upstream_->completed_timeline();
 }

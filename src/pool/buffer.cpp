@@ -86,7 +86,9 @@ std::uint32_t BufferRef::ref_count() const noexcept {
   return static_cast<std::uint32_t>(block_->refs.load(std::memory_order_relaxed) & kReferenceMask);
 }
 
-std::size_t BufferRef::size() const noexcept { return block_ == nullptr ? 0 : block_->size_bytes(); }
+std::size_t BufferRef::size() const noexcept {
+  return block_ == nullptr ? 0 : block_->size_bytes();
+}
 
 std::size_t BufferRef::capacity() const noexcept {
   return block_ == nullptr ? 0 : block_->capacity_bytes();
@@ -115,8 +117,7 @@ void BufferRef::mark_used_until(std::uint64_t timeline_value) {
   require_block("mark_used_until()");
   std::uint64_t current = block_->stamp.load(std::memory_order_relaxed);
   while (timeline_value > current &&
-         !block_->stamp.compare_exchange_weak(current, timeline_value,
-                                              std::memory_order_relaxed)) {
+         !block_->stamp.compare_exchange_weak(current, timeline_value, std::memory_order_relaxed)) {
   }
 }
 

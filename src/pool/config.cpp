@@ -26,7 +26,8 @@ std::vector<std::size_t> default_size_classes() {
 
 std::vector<std::size_t> geometric_size_classes(std::size_t min_bytes, std::size_t max_bytes,
                                                 unsigned classes_per_doubling) {
-  if (min_bytes == 0) throw ConfigError("bufferpool: geometric_size_classes: min_bytes must be > 0");
+  if (min_bytes == 0)
+    throw ConfigError("bufferpool: geometric_size_classes: min_bytes must be > 0");
   if (max_bytes < min_bytes) {
     throw ConfigError("bufferpool: geometric_size_classes: max_bytes (" +
                       std::to_string(max_bytes) + ") must be >= min_bytes (" +
@@ -73,14 +74,16 @@ void PoolConfig::validate() const {
   }
   for (std::size_t index = 0; index < size_classes.size(); ++index) {
     const std::size_t capacity = size_classes[index];
-    if (capacity == 0) fail("size_classes[" + std::to_string(index) + "] is 0; classes hold >= 1 byte");
+    if (capacity == 0)
+      fail("size_classes[" + std::to_string(index) + "] is 0; classes hold >= 1 byte");
     if (capacity > detail::Block::kMaxSizeBytes) {
       fail("size_classes[" + std::to_string(index) + "] is " + std::to_string(capacity) +
            " bytes, above the largest buffer the pool can track (2^48 - 1 bytes)");
     }
     if (index > 0 && capacity <= size_classes[index - 1]) {
       fail("size_classes must be strictly increasing: size_classes[" + std::to_string(index) +
-           "] = " + std::to_string(capacity) + " follows " + std::to_string(size_classes[index - 1]));
+           "] = " + std::to_string(capacity) + " follows " +
+           std::to_string(size_classes[index - 1]));
     }
   }
   if (size_classes.size() > 1024) {
@@ -90,14 +93,15 @@ void PoolConfig::validate() const {
   if (ttl.count() < 0) fail("ttl is negative; use a duration >= 0");
   if (cleanup_interval.count() < 0) fail("cleanup_interval is negative; use a duration >= 0");
   if (background_cleanup && cleanup_interval.count() == 0) {
-    fail("cleanup_interval is 0 with background_cleanup on, which would spin a core; give an "
-         "interval of at least a millisecond");
+    fail(
+        "cleanup_interval is 0 with background_cleanup on, which would spin a core; give an "
+        "interval of at least a millisecond");
   }
   if (!clock) fail("clock is null; keep the default or pass a ManualClock");
   if (memory_limit != 0 && memory_limit < size_classes.front()) {
     fail("memory_limit (" + detail::format_bytes(memory_limit) +
-         ") is smaller than the smallest size class (" + detail::format_bytes(size_classes.front()) +
-         "), so no buffer could ever be allocated");
+         ") is smaller than the smallest size class (" +
+         detail::format_bytes(size_classes.front()) + "), so no buffer could ever be allocated");
   }
 }
 

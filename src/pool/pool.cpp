@@ -73,9 +73,9 @@ PoolCore::PoolCore(std::shared_ptr<Backend> backend, PoolConfig config)
   for (unsigned width = 0; width < first_class_for_width_.size(); ++width) {
     const std::size_t above = width == 0 ? 0 : std::size_t{1} << (width - 1);
     const auto first = std::upper_bound(class_capacities_.begin(), class_capacities_.end(), above);
-    first_class_for_width_[width] =
-        first == class_capacities_.end() ? class_count
-                                         : static_cast<unsigned>(first - class_capacities_.begin());
+    first_class_for_width_[width] = first == class_capacities_.end()
+                                        ? class_count
+                                        : static_cast<unsigned>(first - class_capacities_.begin());
   }
   for (auto& shard : shards_) {
     shard.idle.resize(class_count + 1);

@@ -103,7 +103,8 @@ class PoolCore {
 
   [[nodiscard]] Shard& this_thread_shard() noexcept;
   [[nodiscard]] unsigned class_index_for(std::size_t size_bytes) const noexcept;
-  [[nodiscard]] std::size_t capacity_of(unsigned class_index, std::size_t size_bytes) const noexcept;
+  [[nodiscard]] std::size_t capacity_of(unsigned class_index,
+                                        std::size_t size_bytes) const noexcept;
   void validate_request(std::size_t size_bytes) const;
 
   Block* take_idle(Shard& shard, unsigned class_index, std::size_t size_bytes) noexcept;

@@ -14,15 +14,16 @@ class HostBackend final : public Backend {
   explicit HostBackend(HostBackendOptions options) : alignment_bytes_(options.alignment_bytes) {
     if (alignment_bytes_ < alignof(std::max_align_t) ||
         (alignment_bytes_ & (alignment_bytes_ - 1)) != 0) {
-      throw ConfigError("bufferpool: HostBackendOptions::alignment_bytes must be a power of two >= " +
-                        std::to_string(alignof(std::max_align_t)) + ", got " +
-                        std::to_string(alignment_bytes_));
+      throw ConfigError(
+          "bufferpool: HostBackendOptions::alignment_bytes must be a power of two >= " +
+          std::to_string(alignof(std::max_align_t)) + ", got " + std::to_string(alignment_bytes_));
     }
   }
 
   Allocation allocate(std::size_t size_bytes) override {
     // aligned_alloc wants a multiple of the alignment.
-    const std::size_t rounded = (size_bytes + alignment_bytes_ - 1) / alignment_bytes_ * alignment_bytes_;
+    const std::size_t rounded =
+        (size_bytes + alignment_bytes_ - 1) / alignment_bytes_ * alignment_bytes_;
     void* memory = rounded < size_bytes ? nullptr : std::aligned_alloc(alignment_bytes_, rounded);
     if (memory == nullptr) {
       throw OutOfMemoryError("bufferpool: host backend: aligned_alloc of " +

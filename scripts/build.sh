@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Configures and builds into build/<name>. Usage: scripts/build.sh [release|asan|tsan]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+flavour=${1:-release}
+case "$flavour" in
+  release) extra=() ;;
+  asan) extra=(-DBUFFERPOOL_SANITIZE=address -DCMAKE_BUILD_TYPE=Debug) ;;
+  tsan) extra=(-DBUFFERPOOL_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
+  *) echo "build: unknown flavour '$flavour' (release, asan or tsan)" >&2; exit 2 ;;
+esac
+cmake -S . -B "build/$flavour" -DBUFFERPOOL_WERROR=ON "${extra[@]}" >/dev/null
+cmake --build "build/$flavour" -j "$(nproc)"

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages, whatever this project needs and the
+# machine lacks; installs nothing when everything is there. Safe to rerun.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git  # compiler and build
+  libgtest-dev libgmock-dev               # tests
+  libbenchmark-dev                        # micro-benchmarks
+  mesa-vulkan-drivers                     # lavapipe: a Vulkan device on the CPU
+  libvulkan-dev vulkan-validationlayers   # Vulkan loader, headers, validation
+  libshaderc-dev glslang-tools            # GLSL -> SPIR-V at run time
+  libmimalloc-dev libjemalloc-dev         # allocators the benchmarks compare against
+  python3 python3-matplotlib              # benchmark plots
+  clang libclang-rt-14-dev llvm           # sanitizers and libFuzzer
+  clang-format clang-tidy                 # style checks
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$package")
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}" >&2
+sudo=()
+if ((EUID != 0)); then
+  command -v sudo >/dev/null || { echo "setup: run as root or install sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -q
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
