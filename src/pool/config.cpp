@@ -4,6 +4,8 @@
 #include <bufferpool/config.hpp>
 #include <bufferpool/errors.hpp>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <sstream>
 
@@ -42,8 +44,9 @@ std::vector<std::size_t> geometric_size_classes(std::size_t min_bytes, std::size
   const double ratio = std::exp2(1.0 / classes_per_doubling);
   for (double exact = static_cast<double>(min_bytes);; exact *= ratio) {
     auto capacity = static_cast<std::size_t>(std::ceil(exact));
-    // Round to 256 bytes above 256 (to 16 below), so buffers stay aligned.
-    const std::size_t granule = capacity >= 256 ? 256 : 16;
+    // Round to 1/64 of the power of two below (16 bytes at least): aligned
+    // buffers, and at most 1.6% added to the series' own rounding waste.
+    const std::size_t granule = std::max<std::size_t>(16, std::bit_floor(capacity) / 64);
     capacity = (capacity + granule - 1) / granule * granule;
     if (capacity >= max_bytes) break;
     if (classes.empty() || capacity > classes.back()) classes.push_back(capacity);
