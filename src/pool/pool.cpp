@@ -20,10 +20,15 @@ constexpr std::size_t kOversizeAlignmentBytes = 4096;
 
 /// A thread's ordinal, fixed for its life, picks its shard. Consecutive
 /// threads land on different shards.
+/// Constant-initialized, so reading it costs no TLS guard check on the hit path.
+thread_local unsigned this_thread_ordinal_plus_one = 0;
+
 unsigned this_thread_ordinal() noexcept {
-  static std::atomic<unsigned> next_ordinal{0};
-  thread_local const unsigned ordinal = next_ordinal.fetch_add(1, std::memory_order_relaxed);
-  return ordinal;
+  if (this_thread_ordinal_plus_one == 0) [[unlikely]] {
+    static std::atomic<unsigned> next_ordinal{0};
+    this_thread_ordinal_plus_one = next_ordinal.fetch_add(1, std::memory_order_relaxed) + 1;
+  }
+  return this_thread_ordinal_plus_one - 1;
 }
 
 std::size_t shard_count() noexcept {
@@ -67,6 +72,12 @@ PoolCore::PoolCore(std::shared_ptr<Backend> backend, PoolConfig config)
       shard_mask_(shards_.size() - 1),
       last_cleanup_ns_(0) {
   max_request_bytes_ = std::min(backend_->max_allocation_bytes(), Block::kMaxSizeBytes);
+  if (class_capacities_.back() > max_request_bytes_) {
+    throw ConfigError("bufferpool: PoolConfig::size_classes ends at " +
+                      format_bytes(class_capacities_.back()) + ", above the largest buffer the " +
+                      backend_->name() + " backend can allocate (" +
+                      format_bytes(max_request_bytes_) + "); drop the larger classes");
+  }
 
   const auto class_count = static_cast<unsigned>(class_capacities_.size());
   first_class_for_width_.resize(std::numeric_limits<std::size_t>::digits + 1);
@@ -163,25 +174,28 @@ std::size_t PoolCore::capacity_of(unsigned class_index, std::size_t size_bytes) 
          kOversizeAlignmentBytes;
 }
 
-void PoolCore::validate_request(std::size_t size_bytes) const {
+unsigned PoolCore::validated_class_index(std::size_t size_bytes) const {
+  if (size_bytes - 1 < class_capacities_.back()) [[likely]] {
+    return class_index_for(size_bytes);  // within the classes, which validate() bounded
+  }
   if (size_bytes == 0) {
     throw InvalidArgumentError(
         "bufferpool: get_buffer(0): a buffer needs at least one byte; ask for the size you "
         "will write");
   }
-  if (size_bytes > max_request_bytes_ ||
-      capacity_of(class_index_for(size_bytes), size_bytes) > max_request_bytes_) {
+  const unsigned class_index = class_index_for(size_bytes);
+  if (size_bytes > max_request_bytes_ || capacity_of(class_index, size_bytes) > max_request_bytes_) {
     std::ostringstream message;
     message << "bufferpool: get_buffer(" << size_bytes << "): larger than the largest buffer the "
             << backend_->name() << " backend can allocate (" << format_bytes(max_request_bytes_)
             << "); split the data into smaller buffers";
     throw InvalidArgumentError(message.str());
   }
+  return class_index;
 }
 
 std::size_t PoolCore::capacity_for(std::size_t size_bytes) const {
-  validate_request(size_bytes);
-  return capacity_of(class_index_for(size_bytes), size_bytes);
+  return capacity_of(validated_class_index(size_bytes), size_bytes);
 }
 
 Block* PoolCore::take_idle(Shard& shard, unsigned class_index, std::size_t size_bytes) noexcept {
@@ -242,8 +256,7 @@ BufferRef PoolCore::hand_out(Block* block, std::size_t size_bytes, unsigned clas
 }
 
 BufferRef PoolCore::get(std::size_t size_bytes) {
-  validate_request(size_bytes);
-  const unsigned class_index = class_index_for(size_bytes);
+  const unsigned class_index = validated_class_index(size_bytes);
   Shard& shard = this_thread_shard();
   if (caching_enabled_) {
     Block* block = nullptr;
@@ -364,7 +377,10 @@ void PoolCore::reserve_within_memory_limit(std::size_t capacity_bytes, std::size
 void PoolCore::throw_out_of_memory(std::size_t capacity_bytes, std::size_t size_bytes,
                                    const char* cause) {
   failed_allocations_.fetch_add(1, std::memory_order_relaxed);
-  const std::size_t held = held_bytes_.load(std::memory_order_relaxed);
+  // After a backend failure (cause != nullptr) the request's own bytes are still
+  // reserved in held_bytes_; they are not held by any live buffer.
+  const std::size_t reserved = cause == nullptr ? 0 : capacity_bytes;
+  const std::size_t held = held_bytes_.load(std::memory_order_relaxed) - reserved;
   const std::size_t idle = idle_bytes_estimate();
   const std::size_t in_use = held > idle ? held - idle : 0;
   std::ostringstream message;

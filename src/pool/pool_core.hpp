@@ -105,7 +105,8 @@ class PoolCore {
   [[nodiscard]] unsigned class_index_for(std::size_t size_bytes) const noexcept;
   [[nodiscard]] std::size_t capacity_of(unsigned class_index,
                                         std::size_t size_bytes) const noexcept;
-  void validate_request(std::size_t size_bytes) const;
+  /// The class index of a request, after checking the request can be served.
+  [[nodiscard]] unsigned validated_class_index(std::size_t size_bytes) const;
 
   Block* take_idle(Shard& shard, unsigned class_index, std::size_t size_bytes) noexcept;
   static void count_handout(Shard& shard, unsigned class_index, std::size_t size_bytes,
