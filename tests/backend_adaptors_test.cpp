@@ -11,10 +11,10 @@ TEST(CountingBackend, CountsLiveAndTotalAllocations) {
   const auto second = backend.allocate(300);
   EXPECT_EQ(backend.live_allocations(), 2U);
   EXPECT_EQ(backend.live_bytes(), 400U);
-  backend.free(first);
+  backend.deallocate(first);
   EXPECT_EQ(backend.live_allocations(), 1U);
   EXPECT_EQ(backend.peak_live_bytes(), 400U);
-  backend.free(second);
+  backend.deallocate(second);
   EXPECT_EQ(backend.total_allocations(), 2U);
   EXPECT_EQ(backend.total_frees(), 2U);
   EXPECT_EQ(backend.live_bytes(), 0U);
@@ -23,10 +23,10 @@ TEST(CountingBackend, CountsLiveAndTotalAllocations) {
 TEST(FaultInjectingBackend, FailsExactlyTheNthAllocationOnce) {
   FaultInjectingBackend backend(make_host_backend());
   backend.fail_nth_allocation(3);
-  backend.free(backend.allocate(10));
-  backend.free(backend.allocate(10));
+  backend.deallocate(backend.allocate(10));
+  backend.deallocate(backend.allocate(10));
   EXPECT_THROW((void)backend.allocate(10), OutOfMemoryError);
-  backend.free(backend.allocate(10));
+  backend.deallocate(backend.allocate(10));
   EXPECT_EQ(backend.faults_injected(), 1U);
 }
 
@@ -37,7 +37,7 @@ TEST(FaultInjectingBackend, AFractionIsReproducibleFromItsSeed) {
     std::vector<bool> failed;
     for (int i = 0; i < 200; ++i) {
       try {
-        backend.free(backend.allocate(10));
+        backend.deallocate(backend.allocate(10));
         failed.push_back(false);
       } catch (const OutOfMemoryError&) {
         failed.push_back(true);

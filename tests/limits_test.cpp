@@ -17,14 +17,16 @@ using std::chrono::seconds;
 class ManualTimelineBackend final : public Backend {
  public:
   Allocation allocate(std::size_t size_bytes) override { return host_->allocate(size_bytes); }
-  void free(const Allocation& allocation) noexcept override { host_->free(allocation); }
+  void deallocate(const Allocation& allocation) noexcept override { host_->deallocate(allocation); }
   std::uint64_t completed_timeline() const noexcept override { return completed_; }
   void wait_for_timeline(std::uint64_t value) const noexcept override {
     // The device finishes the work the pool waits for.
     waited_for_ = std::max<std::uint64_t>(waited_for_, value);
     completed_ = std::max<std::uint64_t>(completed_, value);
   }
-  std::size_t max_allocation_bytes() const noexcept override { return host_->max_allocation_bytes(); }
+  std::size_t max_allocation_bytes() const noexcept override {
+    return host_->max_allocation_bytes();
+  }
   std::string name() const override { return "manual timeline"; }
 
   void complete(std::uint64_t value) { completed_ = value; }

@@ -37,8 +37,9 @@ class Backend {
   /// once), another bufferpool::Error for anything else.
   [[nodiscard]] virtual Allocation allocate(std::size_t size_bytes) = 0;
 
-  /// Gives back an allocation made by allocate(). Never throws.
-  virtual void free(const Allocation& allocation) noexcept = 0;
+  /// Gives back an allocation made by allocate(). Never throws. (Not named
+  /// free(), which static analysers take for the C library's.)
+  virtual void deallocate(const Allocation& allocation) noexcept = 0;
 
   /// The highest timeline value whose work has completed.
   [[nodiscard]] virtual std::uint64_t completed_timeline() const noexcept = 0;

@@ -22,7 +22,7 @@ class CountingBackend final : public Backend {
   explicit CountingBackend(std::shared_ptr<Backend> upstream);
 
   Allocation allocate(std::size_t size_bytes) override;
-  void free(const Allocation& allocation) noexcept override;
+  void deallocate(const Allocation& allocation) noexcept override;
   [[nodiscard]] std::uint64_t completed_timeline() const noexcept override;
   void wait_for_timeline(std::uint64_t value) const noexcept override;
   [[nodiscard]] std::size_t max_allocation_bytes() const noexcept override;
@@ -64,7 +64,7 @@ class FaultInjectingBackend final : public Backend {
   [[nodiscard]] std::uint64_t faults_injected() const noexcept { return faults_injected_.load(); }
 
   Allocation allocate(std::size_t size_bytes) override;
-  void free(const Allocation& allocation) noexcept override;
+  void deallocate(const Allocation& allocation) noexcept override;
   [[nodiscard]] std::uint64_t completed_timeline() const noexcept override;
   void wait_for_timeline(std::uint64_t value) const noexcept override;
   [[nodiscard]] std::size_t max_allocation_bytes() const noexcept override;

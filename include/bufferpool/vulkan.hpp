@@ -41,12 +41,12 @@ enum class VulkanMemoryPlacement {
 
 /// What the device picker sees of one device.
 struct VulkanDeviceInfo {
-  std::uint32_t index = 0;       ///< position in vkEnumeratePhysicalDevices' order
-  std::string name;              ///< e.g. "llvmpipe (LLVM 15.0.6, 256 bits)"
-  std::string type;              ///< "discrete", "integrated", "virtual", "cpu" or "other"
-  std::uint32_t api_version = 0; ///< VK_MAKE_API_VERSION-encoded
+  std::uint32_t index = 0;             ///< position in vkEnumeratePhysicalDevices' order
+  std::string name;                    ///< e.g. "llvmpipe (LLVM 15.0.6, 256 bits)"
+  std::string type;                    ///< "discrete", "integrated", "virtual", "cpu" or "other"
+  std::uint32_t api_version = 0;       ///< VK_MAKE_API_VERSION-encoded
   std::size_t device_local_bytes = 0;  ///< size of its largest device-local heap
-  bool usable = false;  ///< Vulkan 1.2 with timeline semaphores and a compute queue
+  bool usable = false;                 ///< Vulkan 1.2 with timeline semaphores and a compute queue
 };
 
 struct VulkanBackendOptions {

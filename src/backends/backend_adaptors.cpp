@@ -26,11 +26,11 @@ Allocation CountingBackend::allocate(std::size_t size_bytes) {
   return allocation;
 }
 
-void CountingBackend::free(const Allocation& allocation) noexcept {
+void CountingBackend::deallocate(const Allocation& allocation) noexcept {
   live_allocations_.fetch_sub(1);
   live_bytes_.fetch_sub(allocation.size_bytes);
   total_frees_.fetch_add(1);
-  upstream_->free(allocation);
+  upstream_->deallocate(allocation);
 }
 
 std::uint64_t CountingBackend::completed_timeline() const noexcept {
@@ -89,8 +89,8 @@ Allocation FaultInjectingBackend::allocate(std::size_t size_bytes) {
   return upstream_->allocate(size_bytes);
 }
 
-void FaultInjectingBackend::free(const Allocation& allocation) noexcept {
-  upstream_->free(allocation);
+void FaultInjectingBackend::deallocate(const Allocation& allocation) noexcept {
+  upstream_->deallocate(allocation);
 }
 std::uint64_t FaultInjectingBackend::completed_timeline() const noexcept {
   return upstream_->completed_timeline();

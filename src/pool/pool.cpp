@@ -334,7 +334,7 @@ Block* PoolCore::allocate_block(std::size_t capacity_bytes, std::size_t size_byt
   }
   if (block->allocation.size_bytes != capacity_bytes) {
     const std::size_t got = block->allocation.size_bytes;
-    backend_->free(block->allocation);
+    backend_->deallocate(block->allocation);
     held_bytes_.fetch_sub(capacity_bytes, std::memory_order_relaxed);
     std::ostringstream message;
     message << "bufferpool: the " << backend_->name() << " backend returned an allocation of "
@@ -404,7 +404,7 @@ void PoolCore::free_block(Block* block) noexcept {
   held_bytes_.fetch_sub(block->capacity_bytes(), std::memory_order_relaxed);
   held_buffers_.fetch_sub(1, std::memory_order_relaxed);
   deallocations_.fetch_add(1, std::memory_order_relaxed);
-  backend_->free(block->allocation);
+  backend_->deallocate(block->allocation);
   const std::unique_ptr<Block> owned(block);
 }
 

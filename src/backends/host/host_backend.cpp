@@ -34,8 +34,11 @@ class HostBackend final : public Backend {
                       size_bytes};
   }
 
-  void free(const Allocation& allocation) noexcept override {
-    std::free(allocation.host_ptr);  // NOLINT(cppcoreguidelines-no-malloc): aligned_alloc's pair
+  void deallocate(const Allocation& allocation) noexcept override {
+    // aligned_alloc's pair.
+    std::free(
+        allocation
+            .host_ptr);  // NOLINT(cppcoreguidelines-no-malloc,cppcoreguidelines-owning-memory)
   }
 
   [[nodiscard]] std::uint64_t completed_timeline() const noexcept override {
