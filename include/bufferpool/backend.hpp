@@ -21,7 +21,7 @@ struct Allocation {
 };
 
 /// Where memory comes from. Implementations must be thread-safe: the pool
-/// calls allocate() and free() from any thread, outside its own locks.
+/// calls allocate() and deallocate() from any thread, outside its own locks.
 ///
 /// The device timeline: work submitted to the device is numbered by a
 /// monotonically increasing 64-bit value (a Vulkan timeline semaphore, say).
