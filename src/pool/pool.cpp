@@ -137,10 +137,12 @@ void PoolCore::close(std::unique_ptr<PoolCore> core) noexcept {
       pending.splice_back(shard.pending);
       shard.pending_bytes = 0;
     }
+    // One token per outstanding buffer, plus ours: whoever drops the last one
+    // destroys the core, so it cannot go while this function still uses it.
+    // Stored before the shard locks open: a release that sees closing_ drops a
+    // token at once, and must find the count already there.
+    core->close_tokens_.store(to_size(outstanding) + 1, std::memory_order_release);
   }
-  // One token per outstanding buffer, plus ours: whoever drops the last one
-  // destroys the core, so it cannot go while this function still uses it.
-  core->close_tokens_.store(to_size(outstanding) + 1, std::memory_order_release);
   core->pending_buffers_.store(0, std::memory_order_relaxed);
   core->free_list(idle, FreeReason::clear);
   core->free_list(pending, FreeReason::after_device_use);
