@@ -5,87 +5,94 @@
 
 #include <cmath>
 #include <cstdint>
-#include <map>
-#include <memory>
 #include <ostream>
 #include <sstream>
 #include <string>
 #include <utility>
-#include <variant>
 #include <vector>
 
 namespace bufferpool::bench {
 
 class Json {
  public:
-  using Array = std::vector<Json>;
-  using Object = std::vector<std::pair<std::string, Json>>;
-
   Json() = default;
-  Json(std::nullptr_t) {}                                    // NOLINT(google-explicit-constructor)
-  Json(bool value) : value_(value) {}                        // NOLINT(google-explicit-constructor)
-  Json(double value) : value_(value) {}                      // NOLINT(google-explicit-constructor)
-  Json(int value) : value_(static_cast<double>(value)) {}    // NOLINT(google-explicit-constructor)
-  Json(unsigned value) : value_(static_cast<double>(value)) {}  // NOLINT
-  Json(std::int64_t value) : value_(static_cast<double>(value)) {}   // NOLINT
-  Json(std::uint64_t value) : value_(static_cast<double>(value)) {}  // NOLINT
-  Json(const char* value) : value_(std::string(value)) {}            // NOLINT
-  Json(std::string value) : value_(std::move(value)) {}              // NOLINT
-  Json(Array value) : value_(std::move(value)) {}                    // NOLINT
-  Json(Object value) : value_(std::move(value)) {}                   // NOLINT
+  Json(std::nullptr_t) {}                                                    // NOLINT
+  Json(bool value) : kind_(Kind::boolean), flag_(value) {}                   // NOLINT
+  Json(double value) : kind_(Kind::number), number_(value) {}                // NOLINT
+  Json(int value) : Json(static_cast<double>(value)) {}                      // NOLINT
+  Json(unsigned value) : Json(static_cast<double>(value)) {}                 // NOLINT
+  Json(std::int64_t value) : Json(static_cast<double>(value)) {}             // NOLINT
+  Json(std::uint64_t value) : Json(static_cast<double>(value)) {}            // NOLINT
+  Json(const char* value) : kind_(Kind::string), text_(value) {}             // NOLINT
+  Json(std::string value) : kind_(Kind::string), text_(std::move(value)) {}  // NOLINT
 
-  [[nodiscard]] static Json array() { return Json(Array{}); }
-  [[nodiscard]] static Json object() { return Json(Object{}); }
+  [[nodiscard]] static Json array() {
+    Json json;
+    json.kind_ = Kind::array;
+    return json;
+  }
+  [[nodiscard]] static Json object() {
+    Json json;
+    json.kind_ = Kind::object;
+    return json;
+  }
 
   /// Object member access; adds the key (as null) when it is missing.
   Json& operator[](const std::string& key) {
-    if (std::holds_alternative<std::monostate>(value_)) value_ = Object{};
-    auto& members = std::get<Object>(value_);
-    for (auto& [name, member] : members) {
-      if (name == key) return member;
+    if (kind_ == Kind::null) kind_ = Kind::object;
+    for (std::size_t index = 0; index < keys_.size(); ++index) {
+      if (keys_[index] == key) return values_[index];
     }
-    members.emplace_back(key, Json{});
-    return members.back().second;
+    keys_.push_back(key);
+    values_.emplace_back();
+    return values_.back();
   }
 
   /// Appends to an array.
   void push_back(Json element) {
-    if (std::holds_alternative<std::monostate>(value_)) value_ = Array{};
-    std::get<Array>(value_).push_back(std::move(element));
+    if (kind_ == Kind::null) kind_ = Kind::array;
+    values_.push_back(std::move(element));
   }
 
   void write(std::ostream& out, int indent = 0) const {
     const std::string pad(static_cast<std::size_t>(indent) + 2, ' ');
     const std::string close_pad(static_cast<std::size_t>(indent), ' ');
-    if (std::holds_alternative<std::monostate>(value_)) {
-      out << "null";
-    } else if (const bool* flag = std::get_if<bool>(&value_)) {
-      out << (*flag ? "true" : "false");
-    } else if (const double* number = std::get_if<double>(&value_)) {
-      write_number(out, *number);
-    } else if (const std::string* text = std::get_if<std::string>(&value_)) {
-      write_string(out, *text);
-    } else if (const Array* elements = std::get_if<Array>(&value_)) {
-      const bool flat = all_scalars(*elements);
-      out << '[';
-      for (std::size_t index = 0; index < elements->size(); ++index) {
-        if (index > 0) out << ',';
-        if (!flat) out << '\n' << pad;
-        (*elements)[index].write(out, indent + 2);
+    switch (kind_) {
+      case Kind::null:
+        out << "null";
+        return;
+      case Kind::boolean:
+        out << (flag_ ? "true" : "false");
+        return;
+      case Kind::number:
+        write_number(out, number_);
+        return;
+      case Kind::string:
+        write_string(out, text_);
+        return;
+      case Kind::array: {
+        const bool flat = all_scalars();
+        out << '[';
+        for (std::size_t index = 0; index < values_.size(); ++index) {
+          if (index > 0) out << ',';
+          if (!flat) out << '\n' << pad;
+          values_[index].write(out, indent + 2);
+        }
+        if (!flat && !values_.empty()) out << '\n' << close_pad;
+        out << ']';
+        return;
       }
-      if (!flat && !elements->empty()) out << '\n' << close_pad;
-      out << ']';
-    } else {
-      const auto& members = std::get<Object>(value_);
-      out << '{';
-      for (std::size_t index = 0; index < members.size(); ++index) {
-        out << (index > 0 ? ",\n" : "\n") << pad;
-        write_string(out, members[index].first);
-        out << ": ";
-        members[index].second.write(out, indent + 2);
-      }
-      if (!members.empty()) out << '\n' << close_pad;
-      out << '}';
+      case Kind::object:
+        out << '{';
+        for (std::size_t index = 0; index < keys_.size(); ++index) {
+          out << (index > 0 ? ",\n" : "\n") << pad;
+          write_string(out, keys_[index]);
+          out << ": ";
+          values_[index].write(out, indent + 2);
+        }
+        if (!keys_.empty()) out << '\n' << close_pad;
+        out << '}';
+        return;
     }
   }
 
@@ -97,12 +104,11 @@ class Json {
   }
 
  private:
-  static bool all_scalars(const Array& elements) {
-    for (const auto& element : elements) {
-      if (std::holds_alternative<Array>(element.value_) ||
-          std::holds_alternative<Object>(element.value_)) {
-        return false;
-      }
+  enum class Kind : std::uint8_t { null, boolean, number, string, array, object };
+
+  [[nodiscard]] bool all_scalars() const {
+    for (const auto& element : values_) {
+      if (element.kind_ == Kind::array || element.kind_ == Kind::object) return false;
     }
     return true;
   }
@@ -146,7 +152,12 @@ class Json {
     out << '"';
   }
 
-  std::variant<std::monostate, bool, double, std::string, Array, Object> value_;
+  Kind kind_ = Kind::null;
+  bool flag_ = false;
+  double number_ = 0.0;
+  std::string text_;
+  std::vector<std::string> keys_;  // objects: member names, in insertion order
+  std::vector<Json> values_;       // arrays: elements; objects: member values
 };
 
 }  // namespace bufferpool::bench

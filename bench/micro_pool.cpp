@@ -1,0 +1,78 @@
+// Google Benchmark micro-benchmarks of the pool on the host backend: the hit
+// path (get + release of a cached buffer), the miss path (caching off: a
+// backend allocation and free per request) and malloc + free for scale, per
+// size class, with 1, 2 and 4 threads on one pool.
+//
+//   build-bench/bench/bufferpool_microbench --benchmark_filter=HitPath
+#include <bufferpool/bufferpool.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+
+namespace {
+
+bufferpool::BufferPool& pool_with(std::size_t max_pool_size) {
+  bufferpool::PoolConfig config;
+  config.max_pool_size = max_pool_size;
+  if (max_pool_size == 0) {
+    static bufferpool::BufferPool caching_off(bufferpool::make_host_backend(), config);
+    return caching_off;
+  }
+  static bufferpool::BufferPool pooled(bufferpool::make_host_backend(), config);
+  return pooled;
+}
+
+void BM_HitPath(benchmark::State& state) {
+  bufferpool::BufferPool& pool = pool_with(1024);
+  const auto size = static_cast<std::size_t>(state.range(0));
+  pool.get_buffer(size).reset();  // this thread's shard now holds one
+  for (auto _ : state) {
+    bufferpool::BufferRef buffer = pool.get_buffer(size);
+    benchmark::DoNotOptimize(buffer);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_MissPath(benchmark::State& state) {
+  bufferpool::BufferPool& pool = pool_with(0);
+  const auto size = static_cast<std::size_t>(state.range(0));
+  for (auto _ : state) {
+    bufferpool::BufferRef buffer = pool.get_buffer(size);
+    benchmark::DoNotOptimize(buffer);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_MallocFree(benchmark::State& state) {
+  const auto size = static_cast<std::size_t>(state.range(0));
+  for (auto _ : state) {
+    void* memory = std::malloc(size);  // NOLINT(cppcoreguidelines-no-malloc): the reference
+    benchmark::DoNotOptimize(memory);
+    std::free(memory);  // NOLINT(cppcoreguidelines-no-malloc)
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+constexpr std::int64_t kSmallestClass = 256;
+constexpr std::int64_t kLargestClass = std::int64_t{64} << 20;
+
+BENCHMARK(BM_HitPath)
+    ->RangeMultiplier(4)
+    ->Range(kSmallestClass, kLargestClass)
+    ->ThreadRange(1, 4)
+    ->UseRealTime();
+BENCHMARK(BM_MissPath)
+    ->RangeMultiplier(4)
+    ->Range(kSmallestClass, kLargestClass)
+    ->ThreadRange(1, 4)
+    ->UseRealTime();
+BENCHMARK(BM_MallocFree)
+    ->RangeMultiplier(4)
+    ->Range(kSmallestClass, kLargestClass)
+    ->ThreadRange(1, 4)
+    ->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,94 @@
+// Section 2 (Vulkan part): a pool hit against the pool with caching off and
+// against raw driver calls, per size class, all in this process (which links
+// no replacement malloc, so lavapipe's costs are its own).
+#include "raw_vulkan.hpp"
+#include "suite.hpp"
+#include "timing.hpp"
+
+#include <bufferpool/bufferpool.hpp>
+#if BUFFERPOOL_BENCH_HAS_VULKAN_BACKEND
+#include <bufferpool/vulkan.hpp>
+#endif
+
+#include <exception>
+#include <iomanip>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+
+namespace bufferpool::bench {
+
+void run_vulkan_allocation_section([[maybe_unused]] const BenchOptions& options, Report& report) {
+  std::ostream& out = *report.table;
+  Json section = Json::object();
+  try {
+#if !BUFFERPOOL_BENCH_HAS_VULKAN_BACKEND
+    throw std::runtime_error("this build has no Vulkan backend (src/backends/vulkan)");
+#else
+    RawVulkanDevice raw;
+    std::shared_ptr<Backend> backend = make_vulkan_backend();
+    BufferPool pool(backend);
+    PoolConfig caching_off_config;
+    caching_off_config.max_pool_size = 0;
+    BufferPool caching_off(backend, caching_off_config);
+    out << "\n2b. Allocation speed, Vulkan (" << backend->name()
+        << "): ns per get + release (median of " << options.rounds()
+        << " rounds); ratios = other / pool hit, per round, median\n";
+    out << "   " << std::setw(9) << "size" << std::setw(10) << "pool hit" << std::setw(12)
+        << "caching off" << std::setw(9) << "ratio" << std::setw(12) << "raw driver" << std::setw(9)
+        << "ratio"
+        << "\n";
+    section["device"] = Json(backend->name());
+    section["raw_device"] = Json(raw.name());
+    Json rows = Json::array();
+    double worst_raw_ratio = 1e300;
+    std::size_t worst_size = 0;
+    for (const std::size_t size : default_size_classes()) {
+      pool.get_buffer(size).reset();
+      Contest contest;
+      const auto hit = contest.add([&pool, size] {
+        BufferRef buffer = pool.get_buffer(size);
+        keep(buffer);
+      });
+      const auto off = contest.add([&caching_off, size] {
+        BufferRef buffer = caching_off.get_buffer(size);
+        keep(buffer);
+      });
+      const auto driver = contest.add([&raw, size] { raw.create_and_destroy_buffer(size); });
+      contest.run(options.rounds(), options.batch_ns());
+      const double off_ratio = contest.median_ratio(off, hit);
+      const double raw_ratio = contest.median_ratio(driver, hit);
+      if (raw_ratio < worst_raw_ratio) {
+        worst_raw_ratio = raw_ratio;
+        worst_size = size;
+      }
+      out << "   " << std::setw(9) << format_size(size) << std::setw(10)
+          << format_fixed(contest.median_ns(hit), 1) << std::setw(12)
+          << format_fixed(contest.median_ns(off), 1) << std::setw(8) << format_fixed(off_ratio, 1)
+          << "x" << std::setw(12) << format_fixed(contest.median_ns(driver), 1) << std::setw(8)
+          << format_fixed(raw_ratio, 1) << "x\n";
+      Json row = Json::object();
+      row["size_bytes"] = Json(static_cast<std::uint64_t>(size));
+      row["pool_hit_ns"] = Json(contest.median_ns(hit));
+      row["caching_off_ns"] = Json(contest.median_ns(off));
+      row["raw_driver_ns"] = Json(contest.median_ns(driver));
+      row["caching_off_over_pool_hit"] = Json(off_ratio);
+      row["raw_driver_over_pool_hit"] = Json(raw_ratio);
+      rows.push_back(row);
+    }
+    section["classes"] = rows;
+    report.check(
+        {"Vulkan pool hit vs raw driver buffer, every size class", ">= 5x faster",
+         "worst " + format_fixed(worst_raw_ratio, 1) + "x (at " + format_size(worst_size) + ")",
+         worst_raw_ratio >= 5.0, ""});
+#endif
+  } catch (const std::exception& error) {
+    out << "\n2b. Allocation speed, Vulkan: skipped (" << error.what() << ")\n";
+    section["error"] = Json(std::string(error.what()));
+    report.check({"Vulkan pool hit vs raw driver buffer, every size class", ">= 5x faster",
+                  "not measured: " + std::string(error.what()), false, ""});
+  }
+  report.json["vulkan_allocation"] = section;
+}
+
+}  // namespace bufferpool::bench
