@@ -11,6 +11,9 @@
 #include <sstream>
 #include <utility>
 
+// The hit path's helpers are inlined into get() and release(): one call each.
+#define BUFFERPOOL_HOT [[gnu::always_inline]] inline
+
 namespace bufferpool {
 namespace detail {
 namespace {
@@ -65,6 +68,7 @@ PoolCore::PoolCore(std::shared_ptr<Backend> backend, PoolConfig config)
                        : throw ConfigError("bufferpool: BufferPool needs a backend, got nullptr")),
       config_(validated(std::move(config))),
       clock_(*config_.clock),
+      clock_is_coarse_monotonic_(dynamic_cast<const CoarseMonotonicClock*>(&clock_) != nullptr),
       caching_enabled_(config_.max_pool_size > 0),
       max_request_bytes_(0),
       class_capacities_(config_.size_classes),
@@ -92,7 +96,7 @@ PoolCore::PoolCore(std::shared_ptr<Backend> backend, PoolConfig config)
     shard.idle.resize(class_count + 1);
     shard.classes.resize(class_count + 1);
   }
-  last_cleanup_ns_.store(clock_.now().count(), std::memory_order_relaxed);
+  last_cleanup_ns_.store(read_clock().count(), std::memory_order_relaxed);
   if (config_.background_cleanup) {
     background_thread_ =
         std::jthread([this](const std::stop_token& stop) { run_background_cleanup(stop); });
@@ -158,11 +162,11 @@ void PoolCore::drop_close_token() noexcept {
   }
 }
 
-Shard& PoolCore::this_thread_shard() noexcept {
+BUFFERPOOL_HOT Shard& PoolCore::this_thread_shard() noexcept {
   return shards_[this_thread_ordinal() & shard_mask_];
 }
 
-unsigned PoolCore::class_index_for(std::size_t size_bytes) const noexcept {
+BUFFERPOOL_HOT unsigned PoolCore::class_index_for(std::size_t size_bytes) const noexcept {
   const auto width = static_cast<unsigned>(std::bit_width(size_bytes - 1));
   unsigned index = first_class_for_width_[width];
   const auto class_count = class_capacities_.size();
@@ -186,7 +190,8 @@ unsigned PoolCore::validated_class_index(std::size_t size_bytes) const {
         "will write");
   }
   const unsigned class_index = class_index_for(size_bytes);
-  if (size_bytes > max_request_bytes_ || capacity_of(class_index, size_bytes) > max_request_bytes_) {
+  if (size_bytes > max_request_bytes_ ||
+      capacity_of(class_index, size_bytes) > max_request_bytes_) {
     std::ostringstream message;
     message << "bufferpool: get_buffer(" << size_bytes << "): larger than the largest buffer the "
             << backend_->name() << " backend can allocate (" << format_bytes(max_request_bytes_)
@@ -200,7 +205,8 @@ std::size_t PoolCore::capacity_for(std::size_t size_bytes) const {
   return capacity_of(validated_class_index(size_bytes), size_bytes);
 }
 
-Block* PoolCore::take_idle(Shard& shard, unsigned class_index, std::size_t size_bytes) noexcept {
+BUFFERPOOL_HOT Block* PoolCore::take_idle(Shard& shard, unsigned class_index,
+                                          std::size_t size_bytes) noexcept {
   Block* block = nullptr;
   IdleList& list = shard.idle[class_index];
   if (class_index < class_capacities_.size()) {
@@ -219,7 +225,8 @@ Block* PoolCore::take_idle(Shard& shard, unsigned class_index, std::size_t size_
   return block;
 }
 
-void PoolCore::unlink_idle(Shard& shard, unsigned list_index, Block* block) noexcept {
+BUFFERPOOL_HOT void PoolCore::unlink_idle(Shard& shard, unsigned list_index,
+                                          Block* block) noexcept {
   shard.idle[list_index].remove(block);
   shard.idle_buffers.store(shard.idle_buffers.load(std::memory_order_relaxed) - 1,
                            std::memory_order_relaxed);
@@ -227,7 +234,8 @@ void PoolCore::unlink_idle(Shard& shard, unsigned list_index, Block* block) noex
                          std::memory_order_relaxed);
 }
 
-void PoolCore::push_idle(Shard& shard, Block* block, std::chrono::nanoseconds now) noexcept {
+BUFFERPOOL_HOT void PoolCore::push_idle(Shard& shard, Block* block,
+                                        std::chrono::nanoseconds now) noexcept {
   const auto now_ns = static_cast<std::uint64_t>(std::max<std::int64_t>(now.count(), 0));
   const std::uint64_t stamp = std::max(now_ns, shard.next_stamp);
   shard.next_stamp = stamp + 1;
@@ -239,8 +247,9 @@ void PoolCore::push_idle(Shard& shard, Block* block, std::chrono::nanoseconds no
                          std::memory_order_relaxed);
 }
 
-void PoolCore::count_handout(Shard& shard, unsigned class_index, std::size_t size_bytes,
-                             std::size_t capacity_bytes, bool hit) noexcept {
+BUFFERPOOL_HOT void PoolCore::count_handout(Shard& shard, unsigned class_index,
+                                            std::size_t size_bytes, std::size_t capacity_bytes,
+                                            bool hit) noexcept {
   ClassCounters& counters = shard.classes[class_index];
   ++(hit ? counters.hits : counters.misses);
   ++counters.buffers_in_use;
@@ -250,7 +259,8 @@ void PoolCore::count_handout(Shard& shard, unsigned class_index, std::size_t siz
   shard.bytes_granted += capacity_bytes;
 }
 
-BufferRef PoolCore::hand_out(Block* block, std::size_t size_bytes, unsigned class_index) noexcept {
+BUFFERPOOL_HOT BufferRef PoolCore::hand_out(Block* block, std::size_t size_bytes,
+                                            unsigned class_index) noexcept {
   block->set_size(size_bytes, class_index);
   block->refs.store(1, std::memory_order_relaxed);
   block->stamp.store(0, std::memory_order_relaxed);
@@ -275,7 +285,7 @@ BufferRef PoolCore::get(std::size_t size_bytes) {
 }
 
 BufferRef PoolCore::get_slow(Shard& shard, unsigned class_index, std::size_t size_bytes) {
-  maybe_cleanup(clock_.now());
+  maybe_cleanup(read_clock());
   if (pending_buffers_.load(std::memory_order_relaxed) > 0) reclaim_completed();
   if (caching_enabled_) {
     // Another thread may have released what this one needs: look in every
@@ -425,7 +435,7 @@ void PoolCore::free_list(IdleList& victims, FreeReason reason) noexcept {
 void PoolCore::release(Block* block) noexcept {
   const std::uint64_t device_use = block->stamp.load(std::memory_order_relaxed);
   const bool device_busy = device_use != 0 && !timeline_reached(device_use);
-  const auto now = caching_enabled_ && !device_busy ? clock_.now() : std::chrono::nanoseconds{0};
+  const auto now = caching_enabled_ && !device_busy ? read_clock() : std::chrono::nanoseconds{0};
   const std::size_t capacity_bytes = block->capacity_bytes();
   Shard& shard = this_thread_shard();
   enum class Outcome { cached, pending, freed, freed_after_close } outcome{};
@@ -545,7 +555,7 @@ void PoolCore::maybe_cleanup(std::chrono::nanoseconds now) noexcept {
 }
 
 std::size_t PoolCore::cleanup() {
-  const auto now = clock_.now();
+  const auto now = read_clock();
   last_cleanup_ns_.store(now.count(), std::memory_order_relaxed);
   if (pending_buffers_.load(std::memory_order_relaxed) > 0) reclaim_completed();
   return expire(now);
@@ -603,7 +613,7 @@ bool PoolCore::timeline_reached(std::uint64_t value) const noexcept {
 
 void PoolCore::reclaim_completed() noexcept {
   IdleList uncached;
-  const auto now = clock_.now();
+  const auto now = read_clock();
   std::size_t reclaimed = 0;
   {
     AllShardsLock all(shards_);

@@ -2,6 +2,7 @@
 // buffers are still referenced, so that their handles stay valid.
 #pragma once
 
+#include "pool/coarse_clock.hpp"
 #include "pool/idle_list.hpp"
 #include "pool/spin_lock.hpp"
 
@@ -101,6 +102,10 @@ class PoolCore {
   /// free_block waits for.
   enum class FreeReason { eviction, expiration, clear, after_device_use };
 
+  /// The pool's clock; the default one is read without a virtual call.
+  [[nodiscard]] std::chrono::nanoseconds read_clock() const noexcept {
+    return clock_is_coarse_monotonic_ ? coarse_monotonic_now() : clock_.now();
+  }
   [[nodiscard]] Shard& this_thread_shard() noexcept;
   [[nodiscard]] unsigned class_index_for(std::size_t size_bytes) const noexcept;
   [[nodiscard]] std::size_t capacity_of(unsigned class_index,
@@ -143,6 +148,7 @@ class PoolCore {
   std::shared_ptr<Backend> backend_;
   PoolConfig config_;
   Clock& clock_;
+  bool clock_is_coarse_monotonic_;
   bool caching_enabled_;
   std::size_t max_request_bytes_;
   std::vector<std::size_t> class_capacities_;
