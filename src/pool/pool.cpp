@@ -320,7 +320,15 @@ void PoolCore::note_allocated() noexcept {
 }
 
 Block* PoolCore::allocate_block(std::size_t capacity_bytes, std::size_t size_bytes) {
-  auto block = std::make_unique<Block>();
+  Block* block = blocks_.make();
+  // Give the Block back if no buffer comes of it.
+  struct RecycleUnlessKept {
+    BlockArena& arena;
+    Block* block;
+    ~RecycleUnlessKept() {
+      if (block != nullptr) arena.recycle(block);
+    }
+  } recycle_on_failure{blocks_, block};
   if (config_.memory_limit != 0) {
     reserve_within_memory_limit(capacity_bytes, size_bytes);
   } else {
@@ -355,7 +363,8 @@ Block* PoolCore::allocate_block(std::size_t capacity_bytes, std::size_t size_byt
     throw BackendError(message.str());
   }
   note_allocated();
-  return block.release();
+  recycle_on_failure.block = nullptr;
+  return block;
 }
 
 void PoolCore::reserve_within_memory_limit(std::size_t capacity_bytes, std::size_t size_bytes) {
@@ -417,7 +426,7 @@ void PoolCore::free_block(Block* block) noexcept {
   held_buffers_.fetch_sub(1, std::memory_order_relaxed);
   deallocations_.fetch_add(1, std::memory_order_relaxed);
   backend_->deallocate(block->allocation);
-  const std::unique_ptr<Block> owned(block);
+  blocks_.recycle(block);
 }
 
 void PoolCore::free_list(IdleList& victims, FreeReason reason) noexcept {

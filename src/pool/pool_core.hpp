@@ -2,6 +2,7 @@
 // buffers are still referenced, so that their handles stay valid.
 #pragma once
 
+#include "pool/block_arena.hpp"
 #include "pool/coarse_clock.hpp"
 #include "pool/idle_list.hpp"
 #include "pool/spin_lock.hpp"
@@ -156,6 +157,7 @@ class PoolCore {
   std::vector<unsigned> first_class_for_width_;
   std::vector<Shard> shards_;
   std::size_t shard_mask_;
+  BlockArena blocks_;
 
   // Slow-path counters: touched only on a miss, a free or a cleanup.
   std::atomic<std::size_t> held_bytes_{0};
