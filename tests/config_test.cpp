@@ -20,9 +20,8 @@ std::string config_error(const PoolConfig& config) {
 
 TEST(PoolConfig, DefaultsAreTheDesignsSettings) {
   const PoolConfig config;
-  EXPECT_EQ(config.size_classes,
-            (std::vector<std::size_t>{256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304,
-                                      16777216, 67108864}));
+  EXPECT_EQ(config.size_classes, (std::vector<std::size_t>{256, 1024, 4096, 16384, 65536, 262144,
+                                                           1048576, 4194304, 16777216, 67108864}));
   EXPECT_EQ(config.max_pool_size, 64U);
   EXPECT_EQ(config.max_cached_bytes, 0U);
   EXPECT_EQ(config.memory_limit, 0U);
@@ -45,7 +44,10 @@ TEST(PoolConfig, DurationsTakeAnyChronoLiteral) {
 TEST(PoolConfig, PresetsFollowTheDesignsAdvice) {
   const auto constrained = PoolConfig::memory_constrained();
   const auto critical = PoolConfig::performance_critical();
-  EXPECT_LT(constrained.max_pool_size, PoolConfig{}.max_pool_size);
+  EXPECT_NE(constrained.max_cached_bytes, 0U) << "idle bytes are capped";
+  EXPECT_EQ(constrained.eviction, EvictionPolicy::size_aware);
+  EXPECT_LT(constrained.ttl, PoolConfig{}.ttl);
+  EXPECT_LT(constrained.cleanup_interval, critical.cleanup_interval);
   EXPECT_LT(constrained.ttl, critical.ttl);
   EXPECT_GT(critical.max_pool_size, PoolConfig{}.max_pool_size);
   EXPECT_NO_THROW(constrained.validate());
@@ -94,9 +96,7 @@ TEST(PoolConfig, InvalidSettingsFailAtConstructionNamingTheSetting) {
   EXPECT_NE(config_error(tiny_limit).find("PoolConfig::memory_limit"), std::string::npos);
 }
 
-TEST(PoolConfig, ANullBackendIsAConfigError) {
-  EXPECT_THROW(BufferPool(nullptr), ConfigError);
-}
+TEST(PoolConfig, ANullBackendIsAConfigError) { EXPECT_THROW(BufferPool(nullptr), ConfigError); }
 
 TEST(GeometricSizeClasses, SpansTheRangeWithTheAskedDensity) {
   const auto classes = geometric_size_classes(256, 64 << 20, 4);

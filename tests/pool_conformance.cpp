@@ -181,6 +181,44 @@ TEST_P(PoolConformance, PastMaxCachedBytesTheOldestIdleBuffersAreFreed) {
   EXPECT_EQ(metrics.size_classes[3].buffers_cached, 0U);
 }
 
+TEST_P(PoolConformance, SizeAwareEvictionFreesALargeBufferBeforeSmallerOlderOnes) {
+  auto settings = config();
+  settings.eviction = EvictionPolicy::size_aware;
+  settings.max_cached_bytes = 64 * KiB;
+  BufferPool pool(backend, settings);
+  auto small_old = pool.get_buffer(KiB);
+  auto large = pool.get_buffer(64 * KiB);
+  auto small_new = pool.get_buffer(KiB);
+  small_old.reset();
+  large.reset();
+  small_new.reset();  // 66 KiB idle: one must go
+  const auto metrics = pool.metrics();
+  EXPECT_EQ(metrics.evictions, 1U);
+  EXPECT_EQ(metrics.size_classes[4].buffers_cached, 0U) << "the 64 KiB buffer went";
+  EXPECT_EQ(metrics.size_classes[1].buffers_cached, 2U) << "both 1 KiB buffers stayed";
+}
+
+TEST_P(PoolConformance, SizeAwareEvictionStillAgesOutOldBuffers) {
+  auto settings = config();
+  settings.eviction = EvictionPolicy::size_aware;
+  settings.max_pool_size = 2;
+  BufferPool pool(backend, settings);
+  // Equal sizes: the policy is oldest first.
+  auto a = pool.get_buffer(KiB);
+  auto b = pool.get_buffer(KiB);
+  auto c = pool.get_buffer(KiB);
+  const auto b_handle = b.native_handle();
+  const auto c_handle = c.native_handle();
+  a.reset();
+  b.reset();
+  c.reset();
+  EXPECT_EQ(pool.metrics().evictions, 1U);
+  auto first = pool.get_buffer(KiB);
+  auto second = pool.get_buffer(KiB);
+  EXPECT_EQ((std::set<std::uint64_t>{first.native_handle(), second.native_handle()}),
+            (std::set<std::uint64_t>{b_handle, c_handle}));
+}
+
 TEST_P(PoolConformance, CachingOffAllocatesEveryRequestAndFreesEveryRelease) {
   auto settings = config();
   settings.max_pool_size = 0;

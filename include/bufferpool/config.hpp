@@ -24,6 +24,18 @@ namespace bufferpool {
                                                               std::size_t max_bytes,
                                                               unsigned classes_per_doubling);
 
+/// Which idle buffer a cap or the memory limit frees first.
+enum class EvictionPolicy {
+  /// The buffer released longest ago (LRU by release order): the design's rule.
+  oldest_first,
+  /// GreedyDual-Size: each idle buffer's priority is the pool's running
+  /// "inflation" at its release plus 1/capacity, and the lowest goes first;
+  /// the inflation rises to each evicted priority. Old buffers still age out,
+  /// but a large buffer goes before many small ones released before it, so a
+  /// byte cap keeps more buffers, and more hits, for the same bytes.
+  size_aware,
+};
+
 struct PoolConfig {
   /// Capacities of the size classes, strictly increasing. A request is served
   /// from the smallest class that holds it; a request above the largest class
@@ -36,6 +48,10 @@ struct PoolConfig {
 
   /// Most bytes kept in idle buffers; 0 = no limit.
   std::size_t max_cached_bytes = 0;
+
+  /// Which idle buffer goes first past max_pool_size, max_cached_bytes or
+  /// memory_limit.
+  EvictionPolicy eviction = EvictionPolicy::oldest_first;
 
   /// Most bytes held from the backend, live plus idle; 0 = no limit. An
   /// allocation that would pass it first frees idle buffers, oldest first.

@@ -26,7 +26,8 @@ struct alignas(64) Block {
   /// it (0: none). Idle: its release stamp in clock nanoseconds, strictly
   /// increasing within a shard so that it also orders releases.
   std::atomic<std::uint64_t> stamp{0};
-  /// Low 48 bits: bytes asked for; high 16 bits: size class index.
+  /// High 16 bits: size class index. Low 48 bits: in use, the bytes asked for;
+  /// idle under EvictionPolicy::size_aware, the pool's inflation at release.
   std::uint64_t size_and_class = 0;
   Block* prev = nullptr;
   Block* next = nullptr;
@@ -38,6 +39,12 @@ struct alignas(64) Block {
   [[nodiscard]] std::size_t capacity_bytes() const noexcept { return allocation.size_bytes; }
   void set_size(std::size_t size_bytes, unsigned class_index) noexcept {
     size_and_class = (std::uint64_t{class_index} << kClassShift) | size_bytes;
+  }
+  [[nodiscard]] std::uint64_t inflation_at_release() const noexcept {
+    return size_and_class & kSizeMask;
+  }
+  void set_inflation_at_release(std::uint64_t inflation) noexcept {
+    size_and_class = (size_and_class & ~kSizeMask) | (inflation & kSizeMask);
   }
 };
 static_assert(sizeof(Block) == 64, "a Block is one cache line of bookkeeping");

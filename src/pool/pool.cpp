@@ -240,6 +240,9 @@ BUFFERPOOL_HOT void PoolCore::push_idle(Shard& shard, Block* block,
   const std::uint64_t stamp = std::max(now_ns, shard.next_stamp);
   shard.next_stamp = stamp + 1;
   block->stamp.store(stamp, std::memory_order_relaxed);
+  if (config_.eviction == EvictionPolicy::size_aware) {
+    block->set_inflation_at_release(inflation_.load(std::memory_order_relaxed));
+  }
   shard.idle[block->class_index()].push_back(block);
   shard.idle_buffers.store(shard.idle_buffers.load(std::memory_order_relaxed) + 1,
                            std::memory_order_relaxed);
@@ -387,7 +390,7 @@ void PoolCore::reserve_within_memory_limit(std::size_t capacity_bytes, std::size
       // still not make room; otherwise free the oldest and try again.
       const std::size_t idle = idle_bytes_estimate();
       const std::size_t live = held > idle ? held - idle : 0;
-      if (capacity_bytes > limit || live > limit - capacity_bytes || !evict_oldest()) {
+      if (capacity_bytes > limit || live > limit - capacity_bytes || !evict_one()) {
         throw_out_of_memory(capacity_bytes, size_bytes, nullptr);
       }
     }
@@ -505,24 +508,67 @@ std::size_t PoolCore::idle_bytes_estimate() const noexcept {
   return total;
 }
 
-Block* PoolCore::unlink_oldest_idle() noexcept {
-  Shard* oldest_shard = nullptr;
-  unsigned oldest_list = 0;
-  Block* oldest = nullptr;
+namespace {
+
+/// Priorities are fixed point: 1/capacity is 2^36 / capacity units.
+constexpr std::uint64_t kPriorityOne = std::uint64_t{1} << 36;
+/// The inflation is rebased before it can overflow the 48 bits a Block keeps.
+constexpr std::uint64_t kInflationRebaseAt = std::uint64_t{1} << 47;
+
+}  // namespace
+
+std::uint64_t PoolCore::size_aware_priority(const Block& block) noexcept {
+  return block.inflation_at_release() + kPriorityOne / block.capacity_bytes();
+}
+
+Block* PoolCore::unlink_eviction_victim() noexcept {
+  // Within a list blocks share a capacity and are in release order, so under
+  // either policy the list's front is the first candidate of that list.
+  const bool size_aware = config_.eviction == EvictionPolicy::size_aware;
+  Shard* victim_shard = nullptr;
+  unsigned victim_list = 0;
+  Block* victim = nullptr;
+  std::uint64_t victim_key = 0;
   for (auto& shard : shards_) {
     for (unsigned list = 0; list < shard.idle.size(); ++list) {
-      Block* front = shard.idle[list].front();
-      if (front != nullptr &&
-          (oldest == nullptr || front->stamp.load(std::memory_order_relaxed) <
-                                    oldest->stamp.load(std::memory_order_relaxed))) {
-        oldest = front;
-        oldest_shard = &shard;
-        oldest_list = list;
+      const Block* front = shard.idle[list].front();
+      if (front == nullptr) continue;
+      const std::uint64_t key =
+          size_aware ? size_aware_priority(*front) : front->stamp.load(std::memory_order_relaxed);
+      if (victim == nullptr || key < victim_key) {
+        victim = shard.idle[list].front();
+        victim_key = key;
+        victim_shard = &shard;
+        victim_list = list;
       }
     }
   }
-  if (oldest != nullptr) unlink_idle(*oldest_shard, oldest_list, oldest);
-  return oldest;
+  if (victim == nullptr) return nullptr;
+  unlink_idle(*victim_shard, victim_list, victim);
+  if (size_aware && victim_key > inflation_.load(std::memory_order_relaxed)) {
+    inflation_.store(victim_key, std::memory_order_relaxed);
+    if (victim_key >= kInflationRebaseAt) rebase_inflation();
+  }
+  return victim;
+}
+
+void PoolCore::rebase_inflation() noexcept {
+  // Under every shard lock: shift every idle priority and the inflation down
+  // by the smallest inflation an idle block holds, which keeps their order.
+  std::uint64_t base = inflation_.load(std::memory_order_relaxed);
+  for (auto& shard : shards_) {
+    for (auto& list : shard.idle) {
+      if (const Block* front = list.front()) base = std::min(base, front->inflation_at_release());
+    }
+  }
+  for (auto& shard : shards_) {
+    for (auto& list : shard.idle) {
+      for (Block* block = list.front(); block != nullptr; block = block->next) {
+        block->set_inflation_at_release(block->inflation_at_release() - base);
+      }
+    }
+  }
+  inflation_.store(inflation_.load(std::memory_order_relaxed) - base, std::memory_order_relaxed);
 }
 
 void PoolCore::evict_over_caps() noexcept {
@@ -532,7 +578,7 @@ void PoolCore::evict_over_caps() noexcept {
     std::size_t idle_buffers = idle_buffers_estimate();
     std::size_t idle_bytes = idle_bytes_estimate();
     while (over_caps(idle_buffers, idle_bytes)) {
-      Block* block = unlink_oldest_idle();
+      Block* block = unlink_eviction_victim();
       if (block == nullptr) break;
       --idle_buffers;
       idle_bytes -= block->capacity_bytes();
@@ -542,11 +588,11 @@ void PoolCore::evict_over_caps() noexcept {
   free_list(victims, FreeReason::eviction);
 }
 
-bool PoolCore::evict_oldest() noexcept {
+bool PoolCore::evict_one() noexcept {
   IdleList victims;
   {
     AllShardsLock all(shards_);
-    if (Block* block = unlink_oldest_idle()) victims.push_back(block);
+    if (Block* block = unlink_eviction_victim()) victims.push_back(block);
   }
   const bool evicted = !victims.empty();
   free_list(victims, FreeReason::eviction);

@@ -132,10 +132,13 @@ class PoolCore {
   [[nodiscard]] std::size_t idle_buffers_estimate() const noexcept;
   [[nodiscard]] std::size_t idle_bytes_estimate() const noexcept;
   [[nodiscard]] bool over_caps(std::size_t idle_buffers, std::size_t idle_bytes) const noexcept;
-  /// Under an AllShardsLock: unlinks the idle block released longest ago.
-  Block* unlink_oldest_idle() noexcept;
+  /// Under an AllShardsLock: unlinks the idle block the eviction policy frees first.
+  Block* unlink_eviction_victim() noexcept;
+  /// GreedyDual-Size priority of an idle block; lower goes first.
+  [[nodiscard]] static std::uint64_t size_aware_priority(const Block& block) noexcept;
+  void rebase_inflation() noexcept;
   void evict_over_caps() noexcept;
-  bool evict_oldest() noexcept;
+  bool evict_one() noexcept;
   void maybe_cleanup(std::chrono::nanoseconds now) noexcept;
   std::size_t expire(std::chrono::nanoseconds now) noexcept;
   [[nodiscard]] bool timeline_reached(std::uint64_t value) const noexcept;
@@ -170,6 +173,9 @@ class PoolCore {
   std::atomic<std::uint64_t> expirations_{0};
   std::atomic<std::uint64_t> failed_allocations_{0};
   std::atomic<std::int64_t> last_cleanup_ns_;
+  /// GreedyDual-Size's running inflation, in units of 2^-36 per byte; written
+  /// under every shard lock, read under one.
+  std::atomic<std::uint64_t> inflation_{0};
   mutable std::atomic<std::uint64_t> completed_timeline_{0};
 
   // Closing: set under every shard lock by close().
