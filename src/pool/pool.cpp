@@ -93,8 +93,7 @@ PoolCore::PoolCore(std::shared_ptr<Backend> backend, PoolConfig config)
                                         : static_cast<unsigned>(first - class_capacities_.begin());
   }
   for (auto& shard : shards_) {
-    shard.idle.resize(class_count + 1);
-    shard.classes.resize(class_count + 1);
+    shard.slots.resize(class_count + 1);
   }
   last_cleanup_ns_.store(read_clock().count(), std::memory_order_relaxed);
   if (config_.background_cleanup) {
@@ -132,8 +131,8 @@ void PoolCore::close(std::unique_ptr<PoolCore> core) noexcept {
     core->closing_ = true;
     for (auto& shard : core->shards_) {
       outstanding += shard.buffers_in_use;
-      for (unsigned list = 0; list < shard.idle.size(); ++list) {
-        while (Block* block = shard.idle[list].back()) {
+      for (unsigned list = 0; list < shard.list_count(); ++list) {
+        while (Block* block = shard.idle(list).back()) {
           unlink_idle(shard, list, block);
           idle.push_back(block);
         }
@@ -208,7 +207,7 @@ std::size_t PoolCore::capacity_for(std::size_t size_bytes) const {
 BUFFERPOOL_HOT Block* PoolCore::take_idle(Shard& shard, unsigned class_index,
                                           std::size_t size_bytes) noexcept {
   Block* block = nullptr;
-  IdleList& list = shard.idle[class_index];
+  IdleList& list = shard.idle(class_index);
   if (class_index < class_capacities_.size()) {
     block = list.back();
   } else {
@@ -227,7 +226,7 @@ BUFFERPOOL_HOT Block* PoolCore::take_idle(Shard& shard, unsigned class_index,
 
 BUFFERPOOL_HOT void PoolCore::unlink_idle(Shard& shard, unsigned list_index,
                                           Block* block) noexcept {
-  shard.idle[list_index].remove(block);
+  shard.idle(list_index).remove(block);
   shard.idle_buffers.store(shard.idle_buffers.load(std::memory_order_relaxed) - 1,
                            std::memory_order_relaxed);
   shard.idle_bytes.store(shard.idle_bytes.load(std::memory_order_relaxed) - block->capacity_bytes(),
@@ -243,7 +242,7 @@ BUFFERPOOL_HOT void PoolCore::push_idle(Shard& shard, Block* block,
   if (config_.eviction == EvictionPolicy::size_aware) {
     block->set_inflation_at_release(inflation_.load(std::memory_order_relaxed));
   }
-  shard.idle[block->class_index()].push_back(block);
+  shard.idle(block->class_index()).push_back(block);
   shard.idle_buffers.store(shard.idle_buffers.load(std::memory_order_relaxed) + 1,
                            std::memory_order_relaxed);
   shard.idle_bytes.store(shard.idle_bytes.load(std::memory_order_relaxed) + block->capacity_bytes(),
@@ -253,7 +252,7 @@ BUFFERPOOL_HOT void PoolCore::push_idle(Shard& shard, Block* block,
 BUFFERPOOL_HOT void PoolCore::count_handout(Shard& shard, unsigned class_index,
                                             std::size_t size_bytes, std::size_t capacity_bytes,
                                             bool hit) noexcept {
-  ClassCounters& counters = shard.classes[class_index];
+  ClassCounters& counters = shard.counters(class_index);
   ++(hit ? counters.hits : counters.misses);
   ++counters.buffers_in_use;
   ++shard.buffers_in_use;
@@ -453,7 +452,7 @@ void PoolCore::release(Block* block) noexcept {
   enum class Outcome { cached, pending, freed, freed_after_close } outcome{};
   {
     const std::lock_guard lock(shard.lock);
-    --shard.classes[block->class_index()].buffers_in_use;
+    --shard.counters(block->class_index()).buffers_in_use;
     --shard.buffers_in_use;
     shard.bytes_in_use -= static_cast<std::int64_t>(capacity_bytes);
     if (closing_) {
@@ -530,13 +529,13 @@ Block* PoolCore::unlink_eviction_victim() noexcept {
   Block* victim = nullptr;
   std::uint64_t victim_key = 0;
   for (auto& shard : shards_) {
-    for (unsigned list = 0; list < shard.idle.size(); ++list) {
-      const Block* front = shard.idle[list].front();
+    for (unsigned list = 0; list < shard.list_count(); ++list) {
+      const Block* front = shard.idle(list).front();
       if (front == nullptr) continue;
       const std::uint64_t key =
           size_aware ? size_aware_priority(*front) : front->stamp.load(std::memory_order_relaxed);
       if (victim == nullptr || key < victim_key) {
-        victim = shard.idle[list].front();
+        victim = shard.idle(list).front();
         victim_key = key;
         victim_shard = &shard;
         victim_list = list;
@@ -557,13 +556,14 @@ void PoolCore::rebase_inflation() noexcept {
   // by the smallest inflation an idle block holds, which keeps their order.
   std::uint64_t base = inflation_.load(std::memory_order_relaxed);
   for (auto& shard : shards_) {
-    for (auto& list : shard.idle) {
-      if (const Block* front = list.front()) base = std::min(base, front->inflation_at_release());
+    for (auto& slot : shard.slots) {
+      if (const Block* front = slot.idle.front())
+        base = std::min(base, front->inflation_at_release());
     }
   }
   for (auto& shard : shards_) {
-    for (auto& list : shard.idle) {
-      for (Block* block = list.front(); block != nullptr; block = block->next) {
+    for (auto& slot : shard.slots) {
+      for (Block* block = slot.idle.front(); block != nullptr; block = block->next) {
         block->set_inflation_at_release(block->inflation_at_release() - base);
       }
     }
@@ -622,8 +622,8 @@ std::size_t PoolCore::expire(std::chrono::nanoseconds now) noexcept {
   {
     AllShardsLock all(shards_);
     for (auto& shard : shards_) {
-      for (unsigned list = 0; list < shard.idle.size(); ++list) {
-        while (Block* front = shard.idle[list].front()) {
+      for (unsigned list = 0; list < shard.list_count(); ++list) {
+        while (Block* front = shard.idle(list).front()) {
           const auto released_ns =
               static_cast<std::int64_t>(front->stamp.load(std::memory_order_relaxed));
           if (now.count() - released_ns < ttl_ns) break;
@@ -643,8 +643,8 @@ std::size_t PoolCore::clear() noexcept {
   {
     AllShardsLock all(shards_);
     for (auto& shard : shards_) {
-      for (unsigned list = 0; list < shard.idle.size(); ++list) {
-        while (Block* block = shard.idle[list].front()) {
+      for (unsigned list = 0; list < shard.list_count(); ++list) {
+        while (Block* block = shard.idle(list).front()) {
           unlink_idle(shard, list, block);
           victims.push_back(block);
         }
@@ -712,12 +712,12 @@ PoolMetrics PoolCore::metrics() const {
     const std::lock_guard guard(shard.lock);
     for (std::size_t index = 0; index <= class_count; ++index) {
       auto& entry = result.size_classes[index];
-      entry.hits += shard.classes[index].hits;
-      entry.misses += shard.classes[index].misses;
-      entry.buffers_cached += shard.idle[index].size();
-      class_in_use[index] += shard.classes[index].buffers_in_use;
-      result.hits += shard.classes[index].hits;
-      result.misses += shard.classes[index].misses;
+      entry.hits += shard.counters(index).hits;
+      entry.misses += shard.counters(index).misses;
+      entry.buffers_cached += shard.idle(index).size();
+      class_in_use[index] += shard.counters(index).buffers_in_use;
+      result.hits += shard.counters(index).hits;
+      result.misses += shard.counters(index).misses;
     }
     buffers_in_use += shard.buffers_in_use;
     bytes_in_use += shard.bytes_in_use;

@@ -29,16 +29,22 @@ struct ClassCounters {
   std::int64_t buffers_in_use = 0;  // signed: a buffer may be released on another shard
 };
 
+/// A size class in one shard: its idle list and counters, on a cache line of
+/// their own so that no two shards ever write the same line.
+struct alignas(64) ClassSlot {
+  IdleList idle;
+  ClassCounters counters;
+};
+
 /// A slice of the pool's idle buffers and counters. Each thread works on one
 /// shard, so threads on different shards never share a lock or a cache line
 /// on the hit path.
 struct alignas(64) Shard {
   mutable SpinLock lock;  // metrics() locks a shard to read it
-  /// One list per size class, then one for requests above the largest class.
-  std::vector<IdleList> idle;
+  /// One slot per size class, then one for requests above the largest class.
+  std::vector<ClassSlot> slots;
   /// Released while device work still used them, in release order.
   IdleList pending;
-  std::vector<ClassCounters> classes;
   std::int64_t buffers_in_use = 0;
   std::int64_t bytes_in_use = 0;
   std::uint64_t bytes_requested = 0;
@@ -50,6 +56,14 @@ struct alignas(64) Shard {
   // Written under the lock; atomic so that limit checks can read them without it.
   std::atomic<std::size_t> idle_buffers{0};
   std::atomic<std::size_t> idle_bytes{0};
+
+  [[nodiscard]] unsigned list_count() const noexcept { return static_cast<unsigned>(slots.size()); }
+  [[nodiscard]] IdleList& idle(std::size_t list) noexcept { return slots[list].idle; }
+  [[nodiscard]] const IdleList& idle(std::size_t list) const noexcept { return slots[list].idle; }
+  [[nodiscard]] ClassCounters& counters(std::size_t list) noexcept { return slots[list].counters; }
+  [[nodiscard]] const ClassCounters& counters(std::size_t list) const noexcept {
+    return slots[list].counters;
+  }
 };
 
 /// Locks every shard, in index order, for the slow paths that look across
