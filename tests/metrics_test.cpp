@@ -39,8 +39,8 @@ TEST(PoolMetrics, JsonCarriesEveryField) {
         "\"deallocations\":0", "\"evictions\":0", "\"expirations\":0", "\"bytes_requested\":200",
         "\"bytes_granted\":512", "\"current_bytes_allocated\":256", "\"peak_bytes_allocated\":256",
         "\"bytes_in_use\":256", "\"buffers_in_use\":1", "\"bytes_cached\":0",
-        "\"buffers_cached\":0", "\"bytes_pending_gpu\":0", "\"size_classes\":[{\"capacity_bytes\":256",
-        "\"oversize\":true"}) {
+        "\"buffers_cached\":0", "\"bytes_pending_gpu\":0",
+        "\"size_classes\":[{\"capacity_bytes\":256", "\"oversize\":true"}) {
     EXPECT_NE(json.find(field), std::string::npos) << field << " in " << json;
   }
   EXPECT_EQ(json.front(), '{');
