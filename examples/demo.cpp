@@ -1,0 +1,283 @@
+// The main job: a model-like sequence of GPU steps through the ComputeManager,
+// checked against a CPU reference, run with the pool and with pooling off.
+//
+// Each step is a two-layer MLP forward pass plus a loss:
+//   h = gelu(x W1 + b1); y = h W2 + b2; loss = sum(y^2)
+// and makes a fresh buffer for every tensor, as framework code does. With the
+// pool those come from its cache; with max_pool_size = 0 every one is a new
+// device allocation.
+//
+// Usage: demo [--steps N] [--batch N] [--json]
+#include <bufferpool/manager.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+using bufferpool::BufferRef;
+using bufferpool::ComputeManager;
+
+struct ActivationParams {
+  std::uint32_t batch;
+  std::uint32_t features;
+  std::uint32_t kind;
+  float alpha;
+  float scale;
+};
+struct MatmulParams {
+  std::uint32_t rows;
+  std::uint32_t columns;
+  std::uint32_t inner;
+};
+struct ReduceParams {
+  std::uint32_t n;
+  std::uint32_t square;
+};
+constexpr std::uint32_t kIdentity = 0;
+constexpr std::uint32_t kGelu = 3;
+
+struct Model {
+  std::uint32_t batch = 32;
+  std::uint32_t inputs = 128;
+  std::uint32_t hidden = 256;
+  std::uint32_t outputs = 64;
+  std::vector<float> w1, b1, w2, b2;
+};
+
+std::vector<float> random_floats(std::size_t count, std::mt19937& generator, float scale) {
+  std::uniform_real_distribution<float> distribution(-scale, scale);
+  std::vector<float> values(count);
+  for (auto& value : values) value = distribution(generator);
+  return values;
+}
+
+// --- CPU reference ----------------------------------------------------------
+
+std::vector<float> cpu_matmul(const std::vector<float>& a, const std::vector<float>& b,
+                              std::uint32_t rows, std::uint32_t columns, std::uint32_t inner) {
+  std::vector<float> c(std::size_t{rows} * columns, 0.0F);
+  for (std::uint32_t r = 0; r < rows; ++r) {
+    for (std::uint32_t k = 0; k < inner; ++k) {
+      const float left = a[std::size_t{r} * inner + k];
+      for (std::uint32_t col = 0; col < columns; ++col) {
+        c[std::size_t{r} * columns + col] += left * b[std::size_t{k} * columns + col];
+      }
+    }
+  }
+  return c;
+}
+
+void cpu_bias_activation(std::vector<float>& values, const std::vector<float>& bias,
+                         std::uint32_t features, std::uint32_t kind) {
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const float v = values[i] + bias[i % features];
+    values[i] = kind == kGelu
+                    ? 0.5F * v * (1.0F + std::tanh(0.7978845608F * (v + 0.044715F * v * v * v)))
+                    : v;
+  }
+}
+
+struct StepResult {
+  std::vector<float> y;
+  float loss = 0;
+};
+
+StepResult cpu_step(const Model& model, const std::vector<float>& x) {
+  auto h = cpu_matmul(x, model.w1, model.batch, model.hidden, model.inputs);
+  cpu_bias_activation(h, model.b1, model.hidden, kGelu);
+  auto y = cpu_matmul(h, model.w2, model.batch, model.outputs, model.hidden);
+  cpu_bias_activation(y, model.b2, model.outputs, kIdentity);
+  double loss = 0;
+  for (const float v : y) loss += double{v} * v;
+  return {y, static_cast<float>(loss)};
+}
+
+// --- GPU ----------------------------------------------------------------------
+
+struct GpuModel {
+  BufferRef w1, b1, w2, b2;
+};
+
+StepResult gpu_step(ComputeManager& manager, const Model& model, const GpuModel& weights,
+                    const std::vector<float>& x_values) {
+  // Every tensor of the step is a fresh buffer, released at the end of the step.
+  auto x = manager.create_buffer(x_values);
+  auto h_linear = manager.create_buffer(std::size_t{model.batch} * model.hidden * sizeof(float));
+  auto h = manager.create_buffer(std::size_t{model.batch} * model.hidden * sizeof(float));
+  auto y_linear = manager.create_buffer(std::size_t{model.batch} * model.outputs * sizeof(float));
+  auto y = manager.create_buffer(std::size_t{model.batch} * model.outputs * sizeof(float));
+
+  manager.execute_shader_over("matmul", {x, weights.w1}, {h_linear}, {model.hidden, model.batch},
+                              MatmulParams{model.batch, model.hidden, model.inputs});
+  manager.execute_shader_over("activation", {h_linear, weights.b1}, {h},
+                              {model.hidden, model.batch},
+                              ActivationParams{model.batch, model.hidden, kGelu, 0.0F, 1.0F});
+  manager.execute_shader_over("matmul", {h, weights.w2}, {y_linear}, {model.outputs, model.batch},
+                              MatmulParams{model.batch, model.outputs, model.hidden});
+  manager.execute_shader_over("activation", {y_linear, weights.b2}, {y},
+                              {model.outputs, model.batch},
+                              ActivationParams{model.batch, model.outputs, kIdentity, 0.0F, 1.0F});
+
+  // loss = sum(y^2), reduced group by group until one value is left.
+  BufferRef current = y;
+  auto n = model.batch * model.outputs;
+  bool first = true;
+  while (n > 1 || first) {
+    const auto size = manager.threads_per_group("reduce_sum", {n});
+    const std::uint32_t groups = (n + size.x - 1) / size.x;
+    auto partial = manager.create_buffer(groups * sizeof(float));
+    manager.execute_shader("reduce_sum", {current}, {partial}, {groups, 1, 1}, size,
+                           ReduceParams{n, first ? 1U : 0U});
+    current = partial;
+    n = groups;
+    first = false;
+  }
+  return {manager.get_buffer_data<float>(y), manager.get_buffer_data<float>(current, 1)[0]};
+}
+
+struct RunReport {
+  std::string backend;
+  double seconds_per_step = 0;
+  double max_relative_error = 0;
+  bufferpool::PerformanceMetrics metrics;
+};
+
+RunReport run(const Model& model, const std::vector<std::vector<float>>& inputs,
+              const std::vector<StepResult>& expected, bool pooling) {
+  bufferpool::ManagerOptions options;
+  if (!pooling) options.pool.max_pool_size = 0;
+  ComputeManager manager(options);
+  if (!manager.can_execute_shaders()) {
+    throw bufferpool::BackendError(
+        "demo: no Vulkan device, so no shaders can run. Install one: `sudo apt-get install "
+        "mesa-vulkan-drivers` (lavapipe runs on the CPU), then run the demo again");
+  }
+  manager.load_builtin_shader_library("kernels");
+  for (const char* name : {"matmul", "activation", "reduce_sum"}) {
+    manager.create_compute_pipeline("kernels", name, name);
+  }
+  const GpuModel weights{manager.create_buffer(model.w1), manager.create_buffer(model.b1),
+                         manager.create_buffer(model.w2), manager.create_buffer(model.b2)};
+
+  RunReport report;
+  report.backend = manager.backend_name();
+  // One warm-up step makes the pipelines for each group size before timing.
+  (void)gpu_step(manager, model, weights, inputs.front());
+  manager.pool().reset_peak();
+  const auto start = std::chrono::steady_clock::now();
+  for (std::size_t step = 0; step < inputs.size(); ++step) {
+    const auto result = gpu_step(manager, model, weights, inputs[step]);
+    for (std::size_t i = 0; i < result.y.size(); ++i) {
+      const double reference = expected[step].y[i];
+      report.max_relative_error =
+          std::max(report.max_relative_error,
+                   std::abs(result.y[i] - reference) / std::max(1e-3, std::abs(reference)));
+    }
+    const double loss_error = std::abs(result.loss - expected[step].loss) /
+                              std::max(1e-3, double{std::abs(expected[step].loss)});
+    report.max_relative_error = std::max(report.max_relative_error, loss_error);
+  }
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+  report.seconds_per_step = elapsed.count() / static_cast<double>(inputs.size());
+  report.metrics = manager.get_performance_metrics();
+  return report;
+}
+
+std::string mib(std::size_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.2f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return text;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Model model;
+  std::size_t steps = 50;
+  bool json = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view argument = argv[i];
+    if (argument == "--steps" && i + 1 < argc) {
+      steps = std::max<std::size_t>(1, std::strtoul(argv[++i], nullptr, 10));
+    } else if (argument == "--batch" && i + 1 < argc) {
+      model.batch = static_cast<std::uint32_t>(std::max(1UL, std::strtoul(argv[++i], nullptr, 10)));
+    } else if (argument == "--json") {
+      json = true;
+    } else {
+      std::cerr << "usage: demo [--steps N] [--batch N] [--json]\n";
+      return 2;
+    }
+  }
+
+  try {
+    std::mt19937 generator(42);
+    model.w1 = random_floats(std::size_t{model.inputs} * model.hidden, generator, 0.1F);
+    model.b1 = random_floats(model.hidden, generator, 0.1F);
+    model.w2 = random_floats(std::size_t{model.hidden} * model.outputs, generator, 0.1F);
+    model.b2 = random_floats(model.outputs, generator, 0.1F);
+    std::vector<std::vector<float>> inputs;
+    std::vector<StepResult> expected;
+    for (std::size_t step = 0; step < steps; ++step) {
+      inputs.push_back(random_floats(std::size_t{model.batch} * model.inputs, generator, 1.0F));
+      expected.push_back(cpu_step(model, inputs.back()));
+    }
+
+    const RunReport pooled = run(model, inputs, expected, true);
+    const RunReport unpooled = run(model, inputs, expected, false);
+    constexpr double kTolerance = 1e-3;
+    const bool correct =
+        pooled.max_relative_error < kTolerance && unpooled.max_relative_error < kTolerance;
+
+    const auto& pool = pooled.metrics.buffer_pool;
+    const auto& off = unpooled.metrics.buffer_pool;
+    std::printf("bufferpool demo: %zu steps of a 2-layer MLP forward pass + loss\n", steps);
+    std::printf("  batch %u, %u -> %u -> %u features; 5 dispatches and 6+ buffers per step\n",
+                model.batch, model.inputs, model.hidden, model.outputs);
+    std::printf("device: %s\n", pooled.backend.c_str());
+    std::printf("check against the CPU reference: %s (max relative error %.2g)\n",
+                correct ? "PASS" : "FAIL",
+                std::max(pooled.max_relative_error, unpooled.max_relative_error));
+    std::printf("\n%-34s %14s %14s\n", "", "pool on", "pool off");
+    std::printf("%-34s %11.3f ms %11.3f ms\n", "time per step", pooled.seconds_per_step * 1e3,
+                unpooled.seconds_per_step * 1e3);
+    std::printf("%-34s %11.3f ms %11.3f ms\n", "  of which GPU work per step",
+                static_cast<double>(pooled.metrics.gpu_time_ns) / 1e6 / double(steps + 1),
+                static_cast<double>(unpooled.metrics.gpu_time_ns) / 1e6 / double(steps + 1));
+    std::printf("%-34s %13.1f%% %13.1f%%\n", "pool hit rate", 100.0 * pool.hit_rate(),
+                100.0 * off.hit_rate());
+    std::printf("%-34s %14llu %14llu\n", "device allocations",
+                static_cast<unsigned long long>(pool.allocations),
+                static_cast<unsigned long long>(off.allocations));
+    std::printf("%-34s %14llu %14llu\n", "buffers handed out",
+                static_cast<unsigned long long>(pool.hits + pool.misses),
+                static_cast<unsigned long long>(off.hits + off.misses));
+    std::printf("%-34s %14s %14s\n", "bytes requested", mib(pool.bytes_requested).c_str(),
+                mib(off.bytes_requested).c_str());
+    std::printf("%-34s %14s %14s\n", "bytes granted (size classes)",
+                mib(pool.bytes_granted).c_str(), mib(off.bytes_granted).c_str());
+    std::printf("%-34s %14s %14s\n", "peak bytes held from the device",
+                mib(pool.peak_bytes_allocated).c_str(), mib(off.peak_bytes_allocated).c_str());
+    std::printf("%-34s %14s %14s\n", "bytes cached at the end", mib(pool.bytes_cached).c_str(),
+                mib(off.bytes_cached).c_str());
+    std::printf("%-34s %14llu %14llu\n", "dispatches",
+                static_cast<unsigned long long>(pooled.metrics.dispatches),
+                static_cast<unsigned long long>(unpooled.metrics.dispatches));
+    std::printf("\npooling made each step %.2fx as fast\n",
+                unpooled.seconds_per_step / pooled.seconds_per_step);
+    if (json) std::printf("\n%s\n", pooled.metrics.to_json().c_str());
+    return correct ? 0 : 1;
+  } catch (const bufferpool::Error& error) {
+    std::cerr << error.what() << '\n';
+    return 1;
+  }
+}

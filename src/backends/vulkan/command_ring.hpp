@@ -1,0 +1,82 @@
+// CommandRing: a few reusable submission slots (command pool + buffer,
+// descriptor pool, timestamp queries), so that a dispatch allocates no Vulkan
+// objects. A slot is reused once the timeline passes its last submission.
+#pragma once
+
+#include "backends/vulkan/compute_program.hpp"
+#include "backends/vulkan/vulkan_device.hpp"
+
+#include <vulkan/vulkan.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <vector>
+
+namespace bufferpool::vulkan_detail {
+
+struct BoundBuffer {
+  VkBuffer buffer = VK_NULL_HANDLE;
+  VkDeviceSize range_bytes = 0;
+};
+
+struct DispatchCommand {
+  ComputeProgram* program = nullptr;
+  VkPipeline pipeline = VK_NULL_HANDLE;
+  std::span<const BoundBuffer> buffers;  ///< bindings 0..n-1 of set 0
+  std::span<const std::byte> push_constants;
+  GroupSize group_count{1, 1, 1};
+};
+
+struct CopyCommand {
+  VkBuffer source = VK_NULL_HANDLE;
+  VkBuffer destination = VK_NULL_HANDLE;
+  VkDeviceSize size_bytes = 0;
+};
+
+class CommandRing {
+ public:
+  explicit CommandRing(std::shared_ptr<VulkanDevice> device);
+  ~CommandRing();
+  CommandRing(const CommandRing&) = delete;
+  CommandRing& operator=(const CommandRing&) = delete;
+  CommandRing(CommandRing&&) = delete;
+  CommandRing& operator=(CommandRing&&) = delete;
+
+  /// Records and submits; returns the work's timeline value. Thread-safe.
+  std::uint64_t submit(const DispatchCommand& dispatch);
+  std::uint64_t submit(const CopyCommand& copy);
+
+  /// Device time of the finished dispatches so far, in nanoseconds (0 where
+  /// the queue has no timestamps).
+  [[nodiscard]] std::uint64_t gpu_time_ns();
+
+ private:
+  struct Slot {
+    VkCommandPool command_pool = VK_NULL_HANDLE;
+    VkCommandBuffer command_buffer = VK_NULL_HANDLE;
+    VkDescriptorPool descriptor_pool = VK_NULL_HANDLE;
+    std::uint32_t first_query = 0;
+    std::uint64_t timeline_value = 0;
+    bool busy = false;            // being recorded by a thread
+    bool timing_pending = false;  // timestamps not yet read
+  };
+
+  Slot& acquire();
+  std::uint64_t finish(Slot& slot, bool timed);
+  void collect_timing(Slot& slot);  // with mutex_ held
+  void begin(Slot& slot, bool timed);
+
+  static constexpr std::size_t kMaxSlots = 16;
+
+  std::shared_ptr<VulkanDevice> device_;
+  VkQueryPool query_pool_ = VK_NULL_HANDLE;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::uint64_t gpu_time_ns_ = 0;
+};
+
+}  // namespace bufferpool::vulkan_detail

@@ -1,0 +1,95 @@
+// VulkanDevice: one instance, one logical device, one compute queue and the
+// timeline semaphore that numbers the work submitted to it. Shared by the
+// backends (device-local and staging) and the compute machinery on top.
+#pragma once
+
+#include <bufferpool/vulkan.hpp>
+
+#include <vulkan/vulkan.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace bufferpool::vulkan_detail {
+
+class VulkanDevice {
+  struct Passkey {};
+
+ public:
+  /// Picks and opens a device as VulkanBackendOptions describes. Throws
+  /// NoVulkanDeviceError or BackendError (see make_vulkan_backend).
+  [[nodiscard]] static std::shared_ptr<VulkanDevice> open(const VulkanBackendOptions& options);
+
+  VulkanDevice(Passkey /*only open() makes one*/, const VulkanBackendOptions& options);
+  ~VulkanDevice();
+  VulkanDevice(const VulkanDevice&) = delete;
+  VulkanDevice& operator=(const VulkanDevice&) = delete;
+  VulkanDevice(VulkanDevice&&) = delete;
+  VulkanDevice& operator=(VulkanDevice&&) = delete;
+
+  [[nodiscard]] VkDevice device() const noexcept { return device_; }
+  [[nodiscard]] VkPhysicalDevice physical_device() const noexcept { return physical_device_; }
+  [[nodiscard]] std::uint32_t queue_family() const noexcept { return queue_family_; }
+  [[nodiscard]] const VkPhysicalDeviceLimits& limits() const noexcept { return properties_.limits; }
+  [[nodiscard]] const VkPhysicalDeviceMemoryProperties& memory_properties() const noexcept {
+    return memory_properties_;
+  }
+  [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  /// Threads per subgroup (warp, wavefront), for choosing thread-group sizes.
+  [[nodiscard]] std::uint32_t subgroup_size() const noexcept { return subgroup_size_; }
+  /// maxMemoryAllocationSize, and maxBufferSize where the device reports it.
+  [[nodiscard]] std::size_t max_buffer_bytes() const noexcept { return max_buffer_bytes_; }
+  /// Nanoseconds per timestamp tick; 0 when the queue cannot time work.
+  [[nodiscard]] double timestamp_period_ns() const noexcept { return timestamp_period_ns_; }
+
+  /// Submits one command buffer, signalling the next timeline value, and
+  /// returns that value. Thread-safe.
+  std::uint64_t submit(VkCommandBuffer command_buffer);
+
+  [[nodiscard]] std::uint64_t last_submitted() const noexcept {
+    return last_submitted_.load(std::memory_order_acquire);
+  }
+  [[nodiscard]] std::uint64_t completed_timeline() const noexcept;
+  /// Waits until `value` is reached; a value never submitted is clamped to
+  /// the last submitted one, so this cannot hang on work that does not exist.
+  void wait_for_timeline(std::uint64_t value) const noexcept;
+
+  /// Counts live allocations against maxMemoryAllocationCount: false when
+  /// none is left.
+  [[nodiscard]] bool try_reserve_allocation() noexcept;
+  void release_allocation() noexcept { live_allocations_.fetch_sub(1, std::memory_order_relaxed); }
+  [[nodiscard]] std::uint32_t live_allocations() const noexcept {
+    return live_allocations_.load(std::memory_order_relaxed);
+  }
+
+  /// Forwards a validation message to the user's callback, or stderr.
+  void report_validation_message(const char* message) const;
+
+ private:
+  void destroy() noexcept;
+
+  std::function<void(const std::string&)> on_validation_message_;
+  VkInstance instance_ = VK_NULL_HANDLE;
+  VkDebugUtilsMessengerEXT messenger_ = VK_NULL_HANDLE;
+  VkPhysicalDevice physical_device_ = VK_NULL_HANDLE;
+  VkDevice device_ = VK_NULL_HANDLE;
+  VkQueue queue_ = VK_NULL_HANDLE;
+  VkSemaphore timeline_ = VK_NULL_HANDLE;
+  std::uint32_t queue_family_ = 0;
+  VkPhysicalDeviceProperties properties_{};
+  VkPhysicalDeviceMemoryProperties memory_properties_{};
+  std::string name_;
+  std::uint32_t subgroup_size_ = 1;
+  std::size_t max_buffer_bytes_ = 0;
+  double timestamp_period_ns_ = 0.0;
+
+  std::mutex queue_mutex_;
+  std::atomic<std::uint64_t> last_submitted_{0};
+  std::atomic<std::uint32_t> live_allocations_{0};
+};
+
+}  // namespace bufferpool::vulkan_detail
