@@ -9,9 +9,7 @@
 #include "suite.hpp"
 #include "timing.hpp"
 
-#if BUFFERPOOL_BENCH_HAS_MANAGER
 #include <bufferpool/manager.hpp>
-#endif
 
 #include <array>
 #include <cstdint>
@@ -24,7 +22,6 @@
 
 namespace bufferpool::bench {
 
-#if BUFFERPOOL_BENCH_HAS_MANAGER
 namespace {
 
 // Each kernel bounds-checks its index and loops nowhere (llvmpipe cuts shader
@@ -137,17 +134,10 @@ struct Model {
 };
 
 }  // namespace
-#endif
 
-void run_end_to_end_section([[maybe_unused]] const BenchOptions& options, Report& report) {
+void run_end_to_end_section(const BenchOptions& options, Report& report) {
   std::ostream& out = *report.table;
   Json section = Json::object();
-#if !BUFFERPOOL_BENCH_HAS_MANAGER
-  out << "\n3. End-to-end: skipped (this build has no ComputeManager)\n";
-  section["error"] = Json("this build has no ComputeManager");
-  report.check({"end-to-end, pooled vs caching off", ">= 0.97x at 64 KiB and 4 MiB",
-                "not measured: no ComputeManager", false, ""});
-#else
   try {
     const unsigned rounds = options.quick ? 15 : 41;
     out << "\n3. End-to-end, model-like step (upload + 4 ops, each with its output and a "
@@ -227,7 +217,6 @@ void run_end_to_end_section([[maybe_unused]] const BenchOptions& options, Report
     report.check({"end-to-end, pooled vs caching off", ">= 0.97x at 64 KiB and 4 MiB",
                   "not measured: " + std::string(error.what()), false, ""});
   }
-#endif
   report.json["end_to_end"] = section;
 }
 

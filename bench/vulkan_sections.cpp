@@ -6,9 +6,7 @@
 #include "timing.hpp"
 
 #include <bufferpool/bufferpool.hpp>
-#if BUFFERPOOL_BENCH_HAS_VULKAN_BACKEND
 #include <bufferpool/vulkan.hpp>
-#endif
 
 #include <exception>
 #include <iomanip>
@@ -18,13 +16,10 @@
 
 namespace bufferpool::bench {
 
-void run_vulkan_allocation_section([[maybe_unused]] const BenchOptions& options, Report& report) {
+void run_vulkan_allocation_section(const BenchOptions& options, Report& report) {
   std::ostream& out = *report.table;
   Json section = Json::object();
   try {
-#if !BUFFERPOOL_BENCH_HAS_VULKAN_BACKEND
-    throw std::runtime_error("this build has no Vulkan backend (src/backends/vulkan)");
-#else
     RawVulkanDevice raw;
     std::shared_ptr<Backend> backend = make_vulkan_backend();
     BufferPool pool(backend);
@@ -81,7 +76,6 @@ void run_vulkan_allocation_section([[maybe_unused]] const BenchOptions& options,
         {"Vulkan pool hit vs raw driver buffer, every size class", ">= 5x faster",
          "worst " + format_fixed(worst_raw_ratio, 1) + "x (at " + format_size(worst_size) + ")",
          worst_raw_ratio >= 5.0, ""});
-#endif
   } catch (const std::exception& error) {
     out << "\n2b. Allocation speed, Vulkan: skipped (" << error.what() << ")\n";
     section["error"] = Json(std::string(error.what()));
