@@ -174,7 +174,7 @@ class ComputeManager {
  public:
   /// Throws ConfigError for an unknown backend name or a bad PoolConfig,
   /// NoVulkanDeviceError / BackendError when backend "vulkan" finds no device.
-  explicit ComputeManager(ManagerOptions options = {});
+  explicit ComputeManager(const ManagerOptions& options = {});
   ~ComputeManager();
   ComputeManager(const ComputeManager&) = delete;
   ComputeManager& operator=(const ComputeManager&) = delete;

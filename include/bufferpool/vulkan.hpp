@@ -83,6 +83,7 @@ struct VulkanBackendOptions {
 /// Throws NoVulkanDeviceError when there is no Vulkan device (the message
 /// says how to install lavapipe), BackendError when `device` or
 /// BUFFERPOOL_DEVICE matches no usable device (the message lists them).
-[[nodiscard]] std::shared_ptr<Backend> make_vulkan_backend(VulkanBackendOptions options = {});
+[[nodiscard]] std::shared_ptr<Backend> make_vulkan_backend(
+    const VulkanBackendOptions& options = {});
 
 }  // namespace bufferpool

@@ -130,6 +130,11 @@ struct ComputeManager::Impl {
   std::atomic<std::uint64_t> shader_libraries{0};
   mutable std::atomic<std::uint64_t> wait_time_ns{0};
 
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  Impl(Impl&&) = delete;
+  Impl& operator=(Impl&&) = delete;
   ~Impl() {
     // Programs and slots may be in use by work still running.
     if (vulkan) vulkan->device()->wait_for_timeline(vulkan->device()->last_submitted());
@@ -357,7 +362,7 @@ struct ComputeManager::Impl {
   }
 };
 
-ComputeManager::ComputeManager(ManagerOptions options) : impl_(std::make_unique<Impl>()) {
+ComputeManager::ComputeManager(const ManagerOptions& options) : impl_(std::make_unique<Impl>()) {
   Impl& impl = *impl_;
   if (options.backend == "host") {
     impl.backend = make_host_backend();

@@ -323,29 +323,33 @@ void PoolCore::note_allocated() noexcept {
 
 Block* PoolCore::allocate_block(std::size_t capacity_bytes, std::size_t size_bytes) {
   Block* block = blocks_.make();
-  // Give the Block back if no buffer comes of it.
-  struct RecycleUnlessKept {
-    BlockArena& arena;
-    Block* block;
-    ~RecycleUnlessKept() {
-      if (block != nullptr) arena.recycle(block);
-    }
-  } recycle_on_failure{blocks_, block};
+  try {
+    block->allocation = allocate_within_limits(capacity_bytes, size_bytes);
+  } catch (...) {
+    blocks_.recycle(block);
+    throw;
+  }
+  note_allocated();
+  return block;
+}
+
+Allocation PoolCore::allocate_within_limits(std::size_t capacity_bytes, std::size_t size_bytes) {
   if (config_.memory_limit != 0) {
     reserve_within_memory_limit(capacity_bytes, size_bytes);
   } else {
     held_bytes_.fetch_add(capacity_bytes, std::memory_order_relaxed);
   }
   // The bytes are reserved in held_bytes_ from here on; give them back on failure.
+  Allocation allocation;
   try {
     try {
-      block->allocation = backend_->allocate(capacity_bytes);
+      allocation = backend_->allocate(capacity_bytes);
     } catch (const OutOfMemoryError&) {
       // The backend is out of memory: free every idle buffer and retry once.
       if (pending_buffers_.load(std::memory_order_relaxed) > 0) reclaim_completed();
       clear();
       try {
-        block->allocation = backend_->allocate(capacity_bytes);
+        allocation = backend_->allocate(capacity_bytes);
       } catch (const OutOfMemoryError&) {
         throw_out_of_memory(capacity_bytes, size_bytes, "the backend is out of memory");
       }
@@ -354,9 +358,9 @@ Block* PoolCore::allocate_block(std::size_t capacity_bytes, std::size_t size_byt
     held_bytes_.fetch_sub(capacity_bytes, std::memory_order_relaxed);
     throw;
   }
-  if (block->allocation.size_bytes != capacity_bytes) {
-    const std::size_t got = block->allocation.size_bytes;
-    backend_->deallocate(block->allocation);
+  if (allocation.size_bytes != capacity_bytes) {
+    const std::size_t got = allocation.size_bytes;
+    backend_->deallocate(allocation);
     held_bytes_.fetch_sub(capacity_bytes, std::memory_order_relaxed);
     std::ostringstream message;
     message << "bufferpool: the " << backend_->name() << " backend returned an allocation of "
@@ -364,9 +368,7 @@ Block* PoolCore::allocate_block(std::size_t capacity_bytes, std::size_t size_byt
             << " bytes; a backend must report the size it was asked for";
     throw BackendError(message.str());
   }
-  note_allocated();
-  recycle_on_failure.block = nullptr;
-  return block;
+  return allocation;
 }
 
 void PoolCore::reserve_within_memory_limit(std::size_t capacity_bytes, std::size_t size_bytes) {

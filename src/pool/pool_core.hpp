@@ -135,6 +135,9 @@ class PoolCore {
   BufferRef get_slow(Shard& shard, unsigned class_index, std::size_t size_bytes);
 
   Block* allocate_block(std::size_t capacity_bytes, std::size_t size_bytes);
+  /// A backend allocation within memory_limit, retried once after clear() when
+  /// the backend is out of memory.
+  Allocation allocate_within_limits(std::size_t capacity_bytes, std::size_t size_bytes);
   void reserve_within_memory_limit(std::size_t capacity_bytes, std::size_t size_bytes);
   [[noreturn]] void throw_out_of_memory(std::size_t capacity_bytes, std::size_t size_bytes,
                                         const char* cause);

@@ -211,7 +211,7 @@ const VulkanBuffer& VulkanBackend::resolve(std::uint64_t handle) const {
 
 namespace bufferpool {
 
-std::shared_ptr<Backend> make_vulkan_backend(VulkanBackendOptions options) {
+std::shared_ptr<Backend> make_vulkan_backend(const VulkanBackendOptions& options) {
   auto device = vulkan_detail::VulkanDevice::open(options);
   return std::make_shared<vulkan_detail::VulkanBackend>(std::move(device), options.placement);
 }

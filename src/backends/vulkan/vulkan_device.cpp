@@ -23,7 +23,9 @@ constexpr const char* kInstallHint =
     "VK_ICD_FILENAMES and VK_DRIVER_FILES are unset or point at an installed driver";
 
 bool env_flag(const char* name) {
-  const char* value = std::getenv(name);
+  // Read while opening a device, before any thread of ours could change the
+  // environment.
+  const char* value = std::getenv(name);  // NOLINT(concurrency-mt-unsafe)
   return value != nullptr && value[0] != '\0' && std::strcmp(value, "0") != 0;
 }
 
@@ -290,6 +292,7 @@ VulkanDevice::VulkanDevice(Passkey /*unused*/, const VulkanBackendOptions& optio
     std::string wanted = options.device;
     const char* source = "VulkanBackendOptions::device";
     if (wanted.empty()) {
+      // NOLINTNEXTLINE(concurrency-mt-unsafe): read once, while opening the device
       if (const char* env = std::getenv("BUFFERPOOL_DEVICE"); env != nullptr) wanted = env;
       source = "the environment variable BUFFERPOOL_DEVICE";
     }
