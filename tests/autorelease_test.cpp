@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <stdexcept>
 #include <thread>
 
@@ -97,6 +98,19 @@ TEST(AutoReleaseScope, EachThreadHasItsOwnStack) {
   EXPECT_EQ(seen_on_other_thread, nullptr);
   EXPECT_TRUE(add_from_other_thread_failed);
   EXPECT_EQ(main_scope.size(), 0U);
+}
+
+TEST(AutoReleaseScope, HeapScopesEndingOutOfOrderLeaveTheStackIntact) {
+  BufferPool pool(make_host_backend());
+  auto outer = std::make_unique<AutoReleaseScope>();
+  auto inner = std::make_unique<AutoReleaseScope>();
+  outer->add(pool.get_buffer(100));
+  outer.reset();  // ends before the scope nested in it
+  EXPECT_EQ(AutoReleaseScope::innermost(), inner.get());
+  autorelease(pool.get_buffer(200));
+  inner.reset();
+  EXPECT_EQ(AutoReleaseScope::innermost(), nullptr);
+  EXPECT_EQ(pool.metrics().buffers_in_use, 0U);
 }
 
 TEST(AutoReleaseScope, DrainReleasesNowAndKeepsTheScopeOpen) {

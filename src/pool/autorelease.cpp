@@ -1,6 +1,9 @@
 #include <bufferpool/autorelease.hpp>
 #include <bufferpool/errors.hpp>
 
+#include <cstdio>
+#include <exception>
+
 namespace bufferpool {
 namespace {
 
@@ -17,9 +20,20 @@ AutoReleaseScope::AutoReleaseScope()
 
 AutoReleaseScope::~AutoReleaseScope() {
   drain();
-  // Scopes are neither copyable nor movable, so they end in reverse order of
-  // construction on their own thread: this is the innermost one.
-  innermost_scope = enclosing_;
+  if (std::this_thread::get_id() != owner_) {
+    // The owning thread's stack would keep a dangling pointer to this scope:
+    // stop here rather than corrupt it later.
+    std::fputs(
+        "bufferpool: an AutoReleaseScope was destroyed on a thread other than the one that "
+        "opened it\n",
+        stderr);
+    std::terminate();
+  }
+  // A scope on the stack ends innermost first. One on the heap may end out of
+  // order: unlink it from wherever it sits in this thread's chain.
+  AutoReleaseScope** link = &innermost_scope;
+  while (*link != nullptr && *link != this) link = &(*link)->enclosing_;
+  if (*link == this) *link = enclosing_;
 }
 
 void AutoReleaseScope::add(BufferRef buffer) {

@@ -23,11 +23,12 @@ struct alignas(64) Block {
   /// High 32 bits: explicit increments outstanding.
   std::atomic<std::uint64_t> refs{0};
   /// In use or pending: the device timeline value of the last work that used
-  /// it (0: none). Idle: its release stamp in clock nanoseconds, strictly
-  /// increasing within a shard so that it also orders releases.
+  /// it (0: none). Idle: its release time in clock nanoseconds.
   std::atomic<std::uint64_t> stamp{0};
   /// High 16 bits: size class index. Low 48 bits: in use, the bytes asked for;
-  /// idle under EvictionPolicy::size_aware, the pool's inflation at release.
+  /// idle, the eviction rank: the shard's release count under
+  /// EvictionPolicy::oldest_first (which orders releases within a clock
+  /// tick), the pool's inflation at release under size_aware.
   std::uint64_t size_and_class = 0;
   Block* prev = nullptr;
   Block* next = nullptr;
@@ -40,11 +41,9 @@ struct alignas(64) Block {
   void set_size(std::size_t size_bytes, unsigned class_index) noexcept {
     size_and_class = (std::uint64_t{class_index} << kClassShift) | size_bytes;
   }
-  [[nodiscard]] std::uint64_t inflation_at_release() const noexcept {
-    return size_and_class & kSizeMask;
-  }
-  void set_inflation_at_release(std::uint64_t inflation) noexcept {
-    size_and_class = (size_and_class & ~kSizeMask) | (inflation & kSizeMask);
+  [[nodiscard]] std::uint64_t eviction_rank() const noexcept { return size_and_class & kSizeMask; }
+  void set_eviction_rank(std::uint64_t rank) noexcept {
+    size_and_class = (size_and_class & ~kSizeMask) | (rank & kSizeMask);
   }
 };
 static_assert(sizeof(Block) == 64, "a Block is one cache line of bookkeeping");

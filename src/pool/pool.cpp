@@ -146,6 +146,10 @@ void PoolCore::close(std::unique_ptr<PoolCore> core) noexcept {
     // token at once, and must find the count already there.
     core->close_tokens_.store(to_size(outstanding) + 1, std::memory_order_release);
   }
+  // Releases that began before closing_ may still be evicting or freeing.
+  while (core->releases_in_flight_.load(std::memory_order_acquire) != 0) {
+    std::this_thread::yield();
+  }
   core->pending_buffers_.store(0, std::memory_order_relaxed);
   core->free_list(idle, FreeReason::clear);
   core->free_list(pending, FreeReason::after_device_use);
@@ -236,12 +240,11 @@ BUFFERPOOL_HOT void PoolCore::unlink_idle(Shard& shard, unsigned list_index,
 BUFFERPOOL_HOT void PoolCore::push_idle(Shard& shard, Block* block,
                                         std::chrono::nanoseconds now) noexcept {
   const auto now_ns = static_cast<std::uint64_t>(std::max<std::int64_t>(now.count(), 0));
-  const std::uint64_t stamp = std::max(now_ns, shard.next_stamp);
-  shard.next_stamp = stamp + 1;
-  block->stamp.store(stamp, std::memory_order_relaxed);
-  if (config_.eviction == EvictionPolicy::size_aware) {
-    block->set_inflation_at_release(inflation_.load(std::memory_order_relaxed));
-  }
+  shard.last_release_ns = std::max(now_ns, shard.last_release_ns);
+  block->stamp.store(shard.last_release_ns, std::memory_order_relaxed);
+  block->set_eviction_rank(config_.eviction == EvictionPolicy::size_aware
+                               ? inflation_.load(std::memory_order_relaxed)
+                               : ++shard.release_count);
   shard.idle(block->class_index()).push_back(block);
   shard.idle_buffers.store(shard.idle_buffers.load(std::memory_order_relaxed) + 1,
                            std::memory_order_relaxed);
@@ -451,7 +454,7 @@ void PoolCore::release(Block* block) noexcept {
   const auto now = caching_enabled_ && !device_busy ? read_clock() : std::chrono::nanoseconds{0};
   const std::size_t capacity_bytes = block->capacity_bytes();
   Shard& shard = this_thread_shard();
-  enum class Outcome { cached, pending, freed, freed_after_close } outcome{};
+  enum class Outcome { cached, cached_then_maintain, pending, freed, freed_after_close } outcome{};
   {
     const std::lock_guard lock(shard.lock);
     --shard.counters(block->class_index()).buffers_in_use;
@@ -462,28 +465,36 @@ void PoolCore::release(Block* block) noexcept {
     } else if (device_busy) {
       shard.pending.push_back(block);
       shard.pending_bytes += capacity_bytes;
+      pending_buffers_.fetch_add(1, std::memory_order_relaxed);
       outcome = Outcome::pending;
     } else if (!caching_enabled_) {
       outcome = Outcome::freed;
     } else {
       push_idle(shard, block, now);
-      outcome = Outcome::cached;
+      const bool maybe_over_caps = over_caps(held_buffers_.load(std::memory_order_relaxed),
+                                             held_bytes_.load(std::memory_order_relaxed));
+      outcome =
+          maybe_over_caps || cleanup_due(now) ? Outcome::cached_then_maintain : Outcome::cached;
+    }
+    // Work after the lock that uses the pool must finish before the pool can
+    // go: close() waits for these, and it cannot start one itself, since it
+    // sets closing_ under this same lock.
+    if (outcome == Outcome::cached_then_maintain || outcome == Outcome::freed) {
+      releases_in_flight_.fetch_add(1, std::memory_order_relaxed);
     }
   }
   switch (outcome) {
     case Outcome::cached:
-      if (over_caps(held_buffers_.load(std::memory_order_relaxed),
-                    held_bytes_.load(std::memory_order_relaxed)) &&
-          over_caps(idle_buffers_estimate(), idle_bytes_estimate())) {
-        evict_over_caps();
-      }
-      maybe_cleanup(now);
-      break;
     case Outcome::pending:
-      pending_buffers_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case Outcome::cached_then_maintain:
+      if (over_caps(idle_buffers_estimate(), idle_bytes_estimate())) evict_over_caps();
+      maybe_cleanup(now);
+      releases_in_flight_.fetch_sub(1, std::memory_order_release);
       break;
     case Outcome::freed:
       free_block(block);
+      releases_in_flight_.fetch_sub(1, std::memory_order_release);
       break;
     case Outcome::freed_after_close:
       free_block(block);
@@ -519,7 +530,7 @@ constexpr std::uint64_t kInflationRebaseAt = std::uint64_t{1} << 47;
 }  // namespace
 
 std::uint64_t PoolCore::size_aware_priority(const Block& block) noexcept {
-  return block.inflation_at_release() + kPriorityOne / block.capacity_bytes();
+  return block.eviction_rank() + kPriorityOne / block.capacity_bytes();
 }
 
 Block* PoolCore::unlink_eviction_victim() noexcept {
@@ -529,13 +540,15 @@ Block* PoolCore::unlink_eviction_victim() noexcept {
   Shard* victim_shard = nullptr;
   unsigned victim_list = 0;
   Block* victim = nullptr;
-  std::uint64_t victim_key = 0;
+  // oldest_first: (release time, release count); size_aware: (priority, release time).
+  std::pair<std::uint64_t, std::uint64_t> victim_key;
   for (auto& shard : shards_) {
     for (unsigned list = 0; list < shard.list_count(); ++list) {
       const Block* front = shard.idle(list).front();
       if (front == nullptr) continue;
-      const std::uint64_t key =
-          size_aware ? size_aware_priority(*front) : front->stamp.load(std::memory_order_relaxed);
+      const std::uint64_t released_ns = front->stamp.load(std::memory_order_relaxed);
+      const auto key = size_aware ? std::pair{size_aware_priority(*front), released_ns}
+                                  : std::pair{released_ns, front->eviction_rank()};
       if (victim == nullptr || key < victim_key) {
         victim = shard.idle(list).front();
         victim_key = key;
@@ -546,9 +559,10 @@ Block* PoolCore::unlink_eviction_victim() noexcept {
   }
   if (victim == nullptr) return nullptr;
   unlink_idle(*victim_shard, victim_list, victim);
-  if (size_aware && victim_key > inflation_.load(std::memory_order_relaxed)) {
-    inflation_.store(victim_key, std::memory_order_relaxed);
-    if (victim_key >= kInflationRebaseAt) rebase_inflation();
+  const std::uint64_t priority = victim_key.first;
+  if (size_aware && priority > inflation_.load(std::memory_order_relaxed)) {
+    inflation_.store(priority, std::memory_order_relaxed);
+    if (priority >= kInflationRebaseAt) rebase_inflation();
   }
   return victim;
 }
@@ -559,14 +573,13 @@ void PoolCore::rebase_inflation() noexcept {
   std::uint64_t base = inflation_.load(std::memory_order_relaxed);
   for (auto& shard : shards_) {
     for (auto& slot : shard.slots) {
-      if (const Block* front = slot.idle.front())
-        base = std::min(base, front->inflation_at_release());
+      if (const Block* front = slot.idle.front()) base = std::min(base, front->eviction_rank());
     }
   }
   for (auto& shard : shards_) {
     for (auto& slot : shard.slots) {
       for (Block* block = slot.idle.front(); block != nullptr; block = block->next) {
-        block->set_inflation_at_release(block->inflation_at_release() - base);
+        block->set_eviction_rank(block->eviction_rank() - base);
       }
     }
   }
@@ -599,6 +612,12 @@ bool PoolCore::evict_one() noexcept {
   const bool evicted = !victims.empty();
   free_list(victims, FreeReason::eviction);
   return evicted;
+}
+
+bool PoolCore::cleanup_due(std::chrono::nanoseconds now) const noexcept {
+  return !config_.background_cleanup &&
+         now.count() - last_cleanup_ns_.load(std::memory_order_relaxed) >=
+             config_.cleanup_interval.count();
 }
 
 void PoolCore::maybe_cleanup(std::chrono::nanoseconds now) noexcept {

@@ -49,9 +49,10 @@ struct alignas(64) Shard {
   std::int64_t bytes_in_use = 0;
   std::uint64_t bytes_requested = 0;
   std::uint64_t bytes_granted = 0;
-  /// Release stamps are strictly increasing within a shard, so that they order
-  /// releases even when the clock has not moved.
-  std::uint64_t next_stamp = 0;
+  /// Release times never decrease within a shard, so that each idle list is
+  /// in time order; the release count orders releases within a clock tick.
+  std::uint64_t last_release_ns = 0;
+  std::uint64_t release_count = 0;
   std::size_t pending_bytes = 0;
   // Written under the lock; atomic so that limit checks can read them without it.
   std::atomic<std::size_t> idle_buffers{0};
@@ -156,6 +157,7 @@ class PoolCore {
   void rebase_inflation() noexcept;
   void evict_over_caps() noexcept;
   bool evict_one() noexcept;
+  [[nodiscard]] bool cleanup_due(std::chrono::nanoseconds now) const noexcept;
   void maybe_cleanup(std::chrono::nanoseconds now) noexcept;
   std::size_t expire(std::chrono::nanoseconds now) noexcept;
   [[nodiscard]] bool timeline_reached(std::uint64_t value) const noexcept;
@@ -198,6 +200,9 @@ class PoolCore {
   // Closing: set under every shard lock by close().
   bool closing_ = false;
   std::atomic<std::size_t> close_tokens_{0};
+  /// Releases doing work on the pool after their shard lock (eviction,
+  /// cleanup, a free with caching off); close() waits for them.
+  std::atomic<std::size_t> releases_in_flight_{0};
   std::unique_ptr<PoolCore> self_;
 
   std::mutex background_mutex_;
