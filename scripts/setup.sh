@@ -14,6 +14,7 @@ packages=(
   python3 python3-matplotlib              # benchmark plots
   clang libclang-rt-14-dev llvm           # sanitizers and libFuzzer
   clang-format clang-tidy                 # style checks
+  valgrind                                # leak check of the examples
 )
 
 missing=()
