@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <optional>
@@ -42,6 +43,17 @@ struct ManagerOptions {
   PoolConfig pool;
   /// Device choice, memory placement and validation for the Vulkan backend.
   VulkanBackendOptions vulkan;
+  /// Wraps the backend the pool allocates from, to add one concern such as
+  /// counting or fault injection:
+  ///
+  ///     options.backend_adaptor = [](std::shared_ptr<Backend> device) {
+  ///       return std::make_shared<CountingBackend>(std::move(device));
+  ///     };
+  ///
+  /// The wrapper must hand back its upstream's allocations unchanged, as the
+  /// adaptors in backend_adaptors.hpp do. Staging buffers (device-local
+  /// placement only) are not wrapped.
+  std::function<std::shared_ptr<Backend>(std::shared_ptr<Backend>)> backend_adaptor;
 };
 
 /// Three sizes: thread groups in a dispatch, threads in a group, or threads

@@ -379,7 +379,14 @@ ComputeManager::ComputeManager(const ManagerOptions& options) : impl_(std::make_
                       "\"; use \"auto\" (Vulkan when a device exists, host memory otherwise), "
                       "\"vulkan\" or \"host\"");
   }
-  impl.pool = std::make_unique<BufferPool>(impl.backend, options.pool);
+  std::shared_ptr<Backend> pool_backend = impl.backend;
+  if (options.backend_adaptor) {
+    pool_backend = options.backend_adaptor(impl.backend);
+    if (!pool_backend) {
+      throw ConfigError("bufferpool: ManagerOptions::backend_adaptor returned no backend");
+    }
+  }
+  impl.pool = std::make_unique<BufferPool>(std::move(pool_backend), options.pool);
   if (impl.vulkan) {
     impl.ring = std::make_unique<vulkan_detail::CommandRing>(impl.vulkan->device());
     if (!impl.vulkan->host_visible()) {
