@@ -5,7 +5,7 @@
 // that nothing leaks (the backend's live count is back to zero after clear()
 // and after the pool is gone), and that the pool serves again once the faults
 // stop.
-#include "workloads.hpp"
+#include "workloads.hpp"  // bench/: the benchmark's workloads
 
 #include <bufferpool/bufferpool.hpp>
 
@@ -19,6 +19,8 @@
 
 namespace bufferpool::model {
 namespace {
+
+using namespace bufferpool::workloads;  // NOLINT(google-build-using-namespace)
 
 constexpr std::uint64_t kSeed = 20240601;
 constexpr std::size_t kRequests = 1500;

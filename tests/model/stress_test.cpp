@@ -7,7 +7,7 @@
 // serial number) into its buffer and checks it before every release, so any
 // buffer handed to two holders at once fails the test. CI runs it under
 // ThreadSanitizer (ctest -L concurrency).
-#include "workloads.hpp"
+#include "workloads.hpp"  // bench/: the benchmark's workloads
 
 #include <bufferpool/bufferpool.hpp>
 
@@ -26,6 +26,8 @@
 
 namespace bufferpool::model {
 namespace {
+
+using namespace bufferpool::workloads;  // NOLINT(google-build-using-namespace)
 
 constexpr unsigned kThreads = 8;
 constexpr std::size_t kOperationsPerThread = 40000;

@@ -1,8 +1,8 @@
-// The benchmark issue's three generated workloads (sequential, interleaved,
-// random), with the same definitions and the same generator as
-// bench/workloads.cpp, for tests that replay them through fault injection and
-// many threads. A workload is a list of events: get a buffer into a slot, or
-// release a slot.
+// The three generated workloads of `bufferpool bench` (sequential,
+// interleaved, random), shared with the tests that replay them through fault
+// injection and many threads. A workload is a list of events: get a buffer
+// into a slot, or release a slot. Fixed seeds give the same workload on every
+// platform.
 #pragma once
 
 #include <algorithm>
@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-namespace bufferpool::model {
+namespace bufferpool::workloads {
 
 /// splitmix64: the same sequence on every platform.
 class SplitMix64 {
@@ -45,6 +45,7 @@ struct WorkloadEvent {
 
 struct Workload {
   std::string name;
+  std::string definition;  ///< in words, for reports
   std::vector<WorkloadEvent> events;
   std::uint32_t slots = 0;
 };
@@ -55,7 +56,10 @@ inline constexpr std::size_t kWorkloadMiB = 1024 * kWorkloadKiB;
 /// Sequential: get, then release, one buffer at a time; sizes uniform in
 /// (16 KiB, 64 KiB], all in one class.
 inline Workload sequential_workload(std::size_t requests, std::uint64_t seed) {
-  Workload workload{"sequential", {}, 1};
+  Workload workload{"sequential",
+                    "get, then release, one buffer at a time; sizes uniform in (16 KiB, 64 KiB]",
+                    {},
+                    1};
   SplitMix64 random(seed);
   for (std::size_t request = 0; request < requests; ++request) {
     const std::size_t size = 16 * kWorkloadKiB + 1 + random.below(48 * kWorkloadKiB);
@@ -71,7 +75,11 @@ inline Workload interleaved_workload(std::size_t requests, std::uint64_t seed) {
   constexpr std::uint32_t kLive = 8;
   const std::size_t sizes[] = {4 * kWorkloadKiB, 64 * kWorkloadKiB, 256 * kWorkloadKiB,
                                kWorkloadMiB};
-  Workload workload{"interleaved", {}, kLive + 1};
+  Workload workload{"interleaved",
+                    "8 live buffers of sizes {4 KiB, 64 KiB, 256 KiB, 1 MiB} (uniform); each new "
+                    "buffer releases a random live one",
+                    {},
+                    kLive + 1};
   SplitMix64 random(seed);
   std::vector<std::uint32_t> live;
   std::vector<std::uint32_t> free_slots;
@@ -100,7 +108,11 @@ inline Workload interleaved_workload(std::size_t requests, std::uint64_t seed) {
 /// 1..64 requests (about 32 live at a time).
 inline Workload random_workload(std::size_t requests, std::uint64_t seed) {
   constexpr std::uint64_t kMaxLifetime = 64;
-  Workload workload{"random", {}, 0};
+  Workload workload{"random",
+                    "sizes log-uniform in [256 B, 16 MiB]; lifetimes uniform in 1..64 requests "
+                    "(about 32 live)",
+                    {},
+                    0};
   SplitMix64 random(seed);
   const double log_min = std::log(256.0);
   const double log_max = std::log(16.0 * kWorkloadMiB);
@@ -131,4 +143,4 @@ inline Workload random_workload(std::size_t requests, std::uint64_t seed) {
   return workload;
 }
 
-}  // namespace bufferpool::model
+}  // namespace bufferpool::workloads
