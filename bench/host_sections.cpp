@@ -51,24 +51,12 @@ struct ClassTiming {
   double malloc_over_hit = 0.0;
 };
 
-std::string quote(const std::string& text) {
-  std::string quoted = "'";
-  for (const char character : text) {
-    if (character == '\'') {
-      quoted += "'\\''";
-    } else {
-      quoted += character;
-    }
-  }
-  return quoted + "'";
-}
-
 /// Runs the child for one allocator and parses its lines.
 std::vector<ClassTiming> measure_in_child(const BenchOptions& options,
                                           const AllocatorProcess& allocator, std::string& error) {
   std::string command;
   if (allocator.preload[0] != '\0') command += "LD_PRELOAD=" + std::string(allocator.preload) + " ";
-  command += quote(options.self_path) + " __host-alloc-child " + allocator.name +
+  command += shell_quote(options.self_path) + " __host-alloc-child " + allocator.name +
              (options.quick ? " quick" : " full") + " 2>&1";
   std::vector<ClassTiming> timings;
   FILE* pipe = popen(command.c_str(), "r");

@@ -70,4 +70,17 @@ std::string format_size(std::size_t bytes);
 /// Formats a number with `digits` digits after the point.
 std::string format_fixed(double value, int digits);
 
+/// `text` in single quotes for /bin/sh, for the commands the suite runs.
+inline std::string shell_quote(const std::string& text) {
+  std::string quoted = "'";
+  for (const char character : text) {
+    if (character == '\'') {
+      quoted += "'\\''";
+    } else {
+      quoted += character;
+    }
+  }
+  return quoted + "'";
+}
+
 }  // namespace bufferpool::bench

@@ -79,18 +79,6 @@ std::string find_python() {
   return "python3";
 }
 
-std::string shell_quote(const std::string& text) {
-  std::string quoted = "'";
-  for (const char character : text) {
-    if (character == '\'') {
-      quoted += "'\\''";
-    } else {
-      quoted += character;
-    }
-  }
-  return quoted + "'";
-}
-
 int run_bench(const std::vector<std::string>& arguments) {
   bufferpool::bench::BenchOptions options;
   std::string out_dir;
@@ -147,8 +135,10 @@ int run_bench(const std::vector<std::string>& arguments) {
       if (script.empty()) {
         std::cerr << "bufferpool bench: plot_bench.py not found; set BUFFERPOOL_PLOT_SCRIPT\n";
       } else {
-        const std::string command = shell_quote(find_python()) + " " + shell_quote(script) + " " +
-                                    shell_quote(json_path.string()) + " " + shell_quote(out_dir);
+        const std::string command = bufferpool::bench::shell_quote(find_python()) + " " +
+                                    bufferpool::bench::shell_quote(script) + " " +
+                                    bufferpool::bench::shell_quote(json_path.string()) + " " +
+                                    bufferpool::bench::shell_quote(out_dir);
         // Runs our own plotting script, after the benchmark threads have ended.
         // NOLINTNEXTLINE(cert-env33-c,concurrency-mt-unsafe)
         if (std::system(command.c_str()) != 0) {
