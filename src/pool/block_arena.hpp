@@ -5,6 +5,7 @@
 #include "pool/idle_list.hpp"
 #include "pool/spin_lock.hpp"
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -17,9 +18,14 @@ class BlockArena {
   Block* make() {
     const std::lock_guard lock(lock_);
     if (spare_.empty()) {
-      auto slab = std::make_unique<Block[]>(kBlocksPerSlab);
-      slabs_.reserve(slabs_.size() + 1);  // may throw before anything changes
-      for (std::size_t index = 0; index < kBlocksPerSlab; ++index) spare_.push_back(&slab[index]);
+      // Slabs double from 16 Blocks (1 KiB) to 1024 (64 KiB): a small pool
+      // holds little metadata, a large one pays almost nothing per slab.
+      const std::size_t count = std::size_t{16} << std::min<std::size_t>(slabs_.size(), 6);
+      auto slab = std::make_unique<Block[]>(count);
+      if (slabs_.size() == slabs_.capacity()) {
+        slabs_.reserve(2 * slabs_.size() + 1);  // may throw before anything changes
+      }
+      for (std::size_t index = 0; index < count; ++index) spare_.push_back(&slab[index]);
       slabs_.push_back(std::move(slab));
     }
     Block* block = spare_.pop_back();
@@ -37,10 +43,8 @@ class BlockArena {
   }
 
  private:
-  /// 4 KiB of Blocks per slab. Slabs live as long as the pool: the metadata
-  /// of a pool is bounded by the most buffers it ever held at once.
-  static constexpr std::size_t kBlocksPerSlab = 64;
-
+  // Slabs live as long as the pool: the metadata of a pool is bounded by the
+  // most buffers it ever held at once.
   SpinLock lock_;
   std::vector<std::unique_ptr<Block[]>> slabs_;
   IdleList spare_;  // free Blocks, linked through their own list pointers
