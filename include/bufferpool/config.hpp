@@ -39,7 +39,8 @@ enum class EvictionPolicy {
 struct PoolConfig {
   /// Capacities of the size classes, strictly increasing. A request is served
   /// from the smallest class that holds it; a request above the largest class
-  /// gets a buffer of its own size rounded up to 4 KiB.
+  /// gets a buffer of its own size rounded up to 4 KiB, and reuses an idle one
+  /// of those only when it wastes at most an eighth of its capacity.
   std::vector<std::size_t> size_classes = default_size_classes();
 
   /// Most idle buffers kept. Past it, the buffer released longest ago is
