@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
 
 namespace bufferpool {
@@ -132,6 +133,8 @@ TEST(GeometricSizeClasses, RejectsNonsense) {
   EXPECT_THROW((void)geometric_size_classes(0, 1024, 2), ConfigError);
   EXPECT_THROW((void)geometric_size_classes(4096, 1024, 2), ConfigError);
   EXPECT_THROW((void)geometric_size_classes(256, 1024, 0), ConfigError);
+  EXPECT_THROW((void)geometric_size_classes(256, std::numeric_limits<std::size_t>::max(), 4),
+               ConfigError);
 }
 
 }  // namespace

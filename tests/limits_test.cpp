@@ -144,6 +144,21 @@ TEST(BackgroundCleanup, TheThreadStopsWhenThePoolGoes) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, seconds{60});
 }
 
+TEST(BackgroundCleanup, AnIntervalOfNeverDoesNotSpin) {
+  auto clock = std::make_shared<ManualClock>();
+  PoolConfig config;
+  config.clock = clock;
+  config.ttl = std::chrono::nanoseconds{0};  // any cleanup at all expires the buffer
+  config.cleanup_interval = std::chrono::nanoseconds::max();
+  config.background_cleanup = true;
+  BufferPool pool(make_host_backend(), config);
+  pool.get_buffer(100).reset();
+  clock->advance(seconds{1});
+  // A thread whose deadline overflowed would clean up at once, again and again.
+  for (int i = 0; i < 1000; ++i) std::this_thread::yield();
+  EXPECT_EQ(pool.metrics().expirations, 0U);
+}
+
 TEST(BackgroundCleanup, LazyCleanupIsOffWhenTheThreadRunsIt) {
   auto clock = std::make_shared<ManualClock>();
   PoolConfig config;

@@ -198,6 +198,23 @@ TEST_P(PoolConformance, SizeAwareEvictionFreesALargeBufferBeforeSmallerOlderOnes
   EXPECT_EQ(metrics.size_classes[1].buffers_cached, 2U) << "both 1 KiB buffers stayed";
 }
 
+TEST_P(PoolConformance, SizeAwareEvictionWeighsBuffersAboveTheLargestClassBySize) {
+  auto settings = config();
+  settings.size_classes = {KiB};
+  settings.eviction = EvictionPolicy::size_aware;
+  settings.max_cached_bytes = 80 * KiB;
+  BufferPool pool(backend, settings);
+  auto small = pool.get_buffer(8 * KiB);
+  auto large = pool.get_buffer(64 * KiB);
+  auto newest = pool.get_buffer(12 * KiB);
+  small.reset();
+  large.reset();
+  newest.reset();  // 84 KiB idle, all above the largest class
+  const auto metrics = pool.metrics();
+  EXPECT_EQ(metrics.evictions, 1U);
+  EXPECT_EQ(metrics.bytes_cached, 20 * KiB) << "the 64 KiB buffer went, not the older 8 KiB one";
+}
+
 TEST_P(PoolConformance, SizeAwareEvictionStillAgesOutOldBuffers) {
   auto settings = config();
   settings.eviction = EvictionPolicy::size_aware;

@@ -53,7 +53,8 @@ class OutOfMemoryError : public Error {
   [[nodiscard]] std::size_t requested_bytes() const noexcept { return requested_bytes_; }
   /// The limit that was hit; 0 when the backend itself ran out.
   [[nodiscard]] std::size_t limit_bytes() const noexcept { return limit_bytes_; }
-  /// Bytes held by live buffers when the allocation failed.
+  /// Bytes in use when the allocation failed: by live buffers, and by released
+  /// buffers that device work still uses.
   [[nodiscard]] std::size_t in_use_bytes() const noexcept { return in_use_bytes_; }
 
  private:

@@ -49,6 +49,10 @@ struct PoolMetrics {
     return requests == 0 ? 0.0 : static_cast<double>(hits) / static_cast<double>(requests);
   }
 
+  // metrics() reads one shard at a time: with other threads working, each
+  // "now" figure is exact for some moment during the call, not one snapshot;
+  // with the pool quiet they agree exactly.
+
   /// Every field above as one JSON object.
   [[nodiscard]] std::string to_json() const;
 };

@@ -35,6 +35,11 @@ std::vector<std::size_t> geometric_size_classes(std::size_t min_bytes, std::size
                       std::to_string(max_bytes) + ") must be >= min_bytes (" +
                       std::to_string(min_bytes) + ")");
   }
+  if (max_bytes > detail::Block::kMaxSizeBytes) {
+    throw ConfigError("bufferpool: geometric_size_classes: max_bytes (" +
+                      std::to_string(max_bytes) +
+                      ") is above the largest buffer the pool can track (2^48 - 1 bytes)");
+  }
   if (classes_per_doubling == 0 || classes_per_doubling > 64) {
     throw ConfigError(
         "bufferpool: geometric_size_classes: classes_per_doubling must be in 1..64, got " +

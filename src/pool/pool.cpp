@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <bit>
 #include <limits>
+#include <new>
 #include <sstream>
 #include <utility>
 
@@ -134,10 +135,10 @@ void PoolCore::close(std::unique_ptr<PoolCore> core) noexcept {
       for (unsigned list = 0; list < shard.list_count(); ++list) {
         while (Block* block = shard.idle(list).back()) {
           unlink_idle(shard, list, block);
-          idle.push_back(block);
+          core->hand_over_for_freeing(idle, block);
         }
       }
-      pending.splice_back(shard.pending);
+      while (Block* block = shard.pending.pop_front()) core->hand_over_for_freeing(pending, block);
       shard.pending_bytes = 0;
     }
     // One token per outstanding buffer, plus ours: whoever drops the last one
@@ -151,6 +152,7 @@ void PoolCore::close(std::unique_ptr<PoolCore> core) noexcept {
     std::this_thread::yield();
   }
   core->pending_buffers_.store(0, std::memory_order_relaxed);
+  core->pending_bytes_.store(0, std::memory_order_relaxed);
   core->free_list(idle, FreeReason::clear);
   core->free_list(pending, FreeReason::after_device_use);
   PoolCore* raw = core.get();
@@ -325,7 +327,15 @@ void PoolCore::note_allocated() noexcept {
 }
 
 Block* PoolCore::allocate_block(std::size_t capacity_bytes, std::size_t size_bytes) {
-  Block* block = blocks_.make();
+  Block* block = nullptr;
+  try {
+    block = blocks_.make();
+  } catch (const std::bad_alloc&) {
+    failed_allocations_.fetch_add(1, std::memory_order_relaxed);
+    throw OutOfMemoryError("bufferpool: out of host memory for the pool's bookkeeping of a " +
+                               format_bytes(capacity_bytes) + " buffer",
+                           capacity_bytes, 0, 0);
+  }
   try {
     block->allocation = allocate_within_limits(capacity_bytes, size_bytes);
   } catch (...) {
@@ -390,12 +400,19 @@ void PoolCore::reserve_within_memory_limit(std::size_t capacity_bytes, std::size
       reclaim_completed();
       reclaimed = true;
     } else {
-      // Fail at once, keeping the cache, when freeing every idle buffer would
-      // still not make room; otherwise free the oldest and try again.
-      const std::size_t idle = idle_bytes_estimate();
-      const std::size_t live = held > idle ? held - idle : 0;
-      if (capacity_bytes > limit || live > limit - capacity_bytes || !evict_one()) {
+      // Fail at once, keeping the cache, when freeing every idle buffer (and
+      // those other threads are freeing now) would still not make room;
+      // otherwise free the oldest and try again.
+      const std::size_t reclaimable =
+          idle_bytes_estimate() + freeing_bytes_.load(std::memory_order_relaxed);
+      const std::size_t live = held > reclaimable ? held - reclaimable : 0;
+      if (capacity_bytes > limit || live > limit - capacity_bytes) {
         throw_out_of_memory(capacity_bytes, size_bytes, nullptr);
+      }
+      if (!evict_one()) {
+        // Nothing idle is left to evict: the room is being freed by another
+        // thread right now. Let it finish.
+        std::this_thread::yield();
       }
     }
     held = held_bytes_.load(std::memory_order_relaxed);
@@ -409,31 +426,44 @@ void PoolCore::throw_out_of_memory(std::size_t capacity_bytes, std::size_t size_
   // reserved in held_bytes_; they are not held by any live buffer.
   const std::size_t reserved = cause == nullptr ? 0 : capacity_bytes;
   const std::size_t held = held_bytes_.load(std::memory_order_relaxed) - reserved;
-  const std::size_t idle = idle_bytes_estimate();
+  const std::size_t idle = idle_bytes_estimate() + freeing_bytes_.load(std::memory_order_relaxed);
+  const std::size_t pending = pending_bytes_.load(std::memory_order_relaxed);
+  // In use: by live handles, or by device work still running on released buffers.
   const std::size_t in_use = held > idle ? held - idle : 0;
   std::ostringstream message;
   message << "bufferpool: cannot allocate " << format_bytes(capacity_bytes) << " for a request of "
           << size_bytes << " bytes: ";
   if (cause == nullptr) {
     message << "PoolConfig::memory_limit is " << format_bytes(config_.memory_limit) << " and "
-            << format_bytes(in_use) << " are held by live buffers (" << format_bytes(idle)
+            << format_bytes(in_use) << " are in use (" << format_bytes(pending)
+            << " of them released but still used by device work; " << format_bytes(idle)
             << " idle). Release buffers sooner (AutoReleaseScope) or raise memory_limit";
     throw OutOfMemoryError(message.str(), capacity_bytes, config_.memory_limit, in_use);
   }
   message << cause << " (" << backend_->name() << "), even after freeing every idle buffer; "
-          << format_bytes(in_use) << " are held by live buffers. Release buffers sooner or set "
+          << format_bytes(in_use) << " are in use (" << format_bytes(pending)
+          << " of them released but still used by device work). Release buffers sooner or set "
           << "PoolConfig::memory_limit below the device's memory";
   throw OutOfMemoryError(message.str(), capacity_bytes, 0, in_use);
 }
 
-void PoolCore::free_block(Block* block) noexcept {
+void PoolCore::free_block(Block* block, bool counted_as_freeing) noexcept {
   const std::uint64_t device_use = block->stamp.load(std::memory_order_relaxed);
   if (device_use != 0 && !timeline_reached(device_use)) backend_->wait_for_timeline(device_use);
-  held_bytes_.fetch_sub(block->capacity_bytes(), std::memory_order_relaxed);
+  const std::size_t capacity_bytes = block->capacity_bytes();
+  backend_->deallocate(block->allocation);
+  // Only now is the memory gone, so only now may another allocation take its
+  // place under memory_limit.
+  held_bytes_.fetch_sub(capacity_bytes, std::memory_order_relaxed);
+  if (counted_as_freeing) freeing_bytes_.fetch_sub(capacity_bytes, std::memory_order_relaxed);
   held_buffers_.fetch_sub(1, std::memory_order_relaxed);
   deallocations_.fetch_add(1, std::memory_order_relaxed);
-  backend_->deallocate(block->allocation);
   blocks_.recycle(block);
+}
+
+void PoolCore::hand_over_for_freeing(IdleList& victims, Block* block) noexcept {
+  freeing_bytes_.fetch_add(block->capacity_bytes(), std::memory_order_relaxed);
+  victims.push_back(block);
 }
 
 void PoolCore::free_list(IdleList& victims, FreeReason reason) noexcept {
@@ -441,7 +471,7 @@ void PoolCore::free_list(IdleList& victims, FreeReason reason) noexcept {
   while (Block* block = victims.pop_front()) {
     // An idle block's stamp is its release time, not device work.
     if (reason != FreeReason::after_device_use) block->stamp.store(0, std::memory_order_relaxed);
-    free_block(block);
+    free_block(block, true);
     ++count;
   }
   if (reason == FreeReason::eviction) evictions_.fetch_add(count, std::memory_order_relaxed);
@@ -466,15 +496,18 @@ void PoolCore::release(Block* block) noexcept {
       shard.pending.push_back(block);
       shard.pending_bytes += capacity_bytes;
       pending_buffers_.fetch_add(1, std::memory_order_relaxed);
+      pending_bytes_.fetch_add(capacity_bytes, std::memory_order_relaxed);
       outcome = Outcome::pending;
     } else if (!caching_enabled_) {
       outcome = Outcome::freed;
     } else {
       push_idle(shard, block, now);
-      const bool maybe_over_caps = over_caps(held_buffers_.load(std::memory_order_relaxed),
-                                             held_bytes_.load(std::memory_order_relaxed));
-      outcome =
-          maybe_over_caps || cleanup_due(now) ? Outcome::cached_then_maintain : Outcome::cached;
+      // Held counts live buffers too, so it settles most releases without
+      // reading the other shards; the idle counts decide the rest.
+      const bool over = over_caps(held_buffers_.load(std::memory_order_relaxed),
+                                  held_bytes_.load(std::memory_order_relaxed)) &&
+                        over_caps(idle_buffers_estimate(), idle_bytes_estimate());
+      outcome = over || cleanup_due(now) ? Outcome::cached_then_maintain : Outcome::cached;
     }
     // Work after the lock that uses the pool must finish before the pool can
     // go: close() waits for these, and it cannot start one itself, since it
@@ -488,16 +521,16 @@ void PoolCore::release(Block* block) noexcept {
     case Outcome::pending:
       break;
     case Outcome::cached_then_maintain:
-      if (over_caps(idle_buffers_estimate(), idle_bytes_estimate())) evict_over_caps();
+      evict_over_caps();  // rechecks the caps under every shard lock
       maybe_cleanup(now);
       releases_in_flight_.fetch_sub(1, std::memory_order_release);
       break;
     case Outcome::freed:
-      free_block(block);
+      free_block(block, false);
       releases_in_flight_.fetch_sub(1, std::memory_order_release);
       break;
     case Outcome::freed_after_close:
-      free_block(block);
+      free_block(block, false);
       drop_close_token();  // may destroy *this: nothing may follow
       break;
   }
@@ -534,8 +567,8 @@ std::uint64_t PoolCore::size_aware_priority(const Block& block) noexcept {
 }
 
 Block* PoolCore::unlink_eviction_victim() noexcept {
-  // Within a list blocks share a capacity and are in release order, so under
-  // either policy the list's front is the first candidate of that list.
+  // Within a class list blocks share a capacity and are in release order, so
+  // under either policy the list's front is its first candidate.
   const bool size_aware = config_.eviction == EvictionPolicy::size_aware;
   Shard* victim_shard = nullptr;
   unsigned victim_list = 0;
@@ -544,16 +577,20 @@ Block* PoolCore::unlink_eviction_victim() noexcept {
   std::pair<std::uint64_t, std::uint64_t> victim_key;
   for (auto& shard : shards_) {
     for (unsigned list = 0; list < shard.list_count(); ++list) {
-      const Block* front = shard.idle(list).front();
-      if (front == nullptr) continue;
-      const std::uint64_t released_ns = front->stamp.load(std::memory_order_relaxed);
-      const auto key = size_aware ? std::pair{size_aware_priority(*front), released_ns}
-                                  : std::pair{released_ns, front->eviction_rank()};
-      if (victim == nullptr || key < victim_key) {
-        victim = shard.idle(list).front();
-        victim_key = key;
-        victim_shard = &shard;
-        victim_list = list;
+      // Above the largest class capacities differ, so under size_aware every
+      // block of that list is a candidate (the list is short: large buffers).
+      const bool whole_list = size_aware && list + 1 == shard.list_count();
+      for (Block* block = shard.idle(list).front(); block != nullptr;
+           block = whole_list ? block->next : nullptr) {
+        const std::uint64_t released_ns = block->stamp.load(std::memory_order_relaxed);
+        const auto key = size_aware ? std::pair{size_aware_priority(*block), released_ns}
+                                    : std::pair{released_ns, block->eviction_rank()};
+        if (victim == nullptr || key < victim_key) {
+          victim = block;
+          victim_key = key;
+          victim_shard = &shard;
+          victim_list = list;
+        }
       }
     }
   }
@@ -597,7 +634,7 @@ void PoolCore::evict_over_caps() noexcept {
       if (block == nullptr) break;
       --idle_buffers;
       idle_bytes -= block->capacity_bytes();
-      victims.push_back(block);
+      hand_over_for_freeing(victims, block);
     }
   }
   free_list(victims, FreeReason::eviction);
@@ -607,7 +644,7 @@ bool PoolCore::evict_one() noexcept {
   IdleList victims;
   {
     AllShardsLock all(shards_);
-    if (Block* block = unlink_eviction_victim()) victims.push_back(block);
+    if (Block* block = unlink_eviction_victim()) hand_over_for_freeing(victims, block);
   }
   const bool evicted = !victims.empty();
   free_list(victims, FreeReason::eviction);
@@ -649,7 +686,7 @@ std::size_t PoolCore::expire(std::chrono::nanoseconds now) noexcept {
               static_cast<std::int64_t>(front->stamp.load(std::memory_order_relaxed));
           if (now.count() - released_ns < ttl_ns) break;
           unlink_idle(shard, list, front);
-          victims.push_back(front);
+          hand_over_for_freeing(victims, front);
         }
       }
     }
@@ -667,7 +704,7 @@ std::size_t PoolCore::clear() noexcept {
       for (unsigned list = 0; list < shard.list_count(); ++list) {
         while (Block* block = shard.idle(list).front()) {
           unlink_idle(shard, list, block);
-          victims.push_back(block);
+          hand_over_for_freeing(victims, block);
         }
       }
     }
@@ -678,32 +715,41 @@ std::size_t PoolCore::clear() noexcept {
 }
 
 bool PoolCore::timeline_reached(std::uint64_t value) const noexcept {
-  if (value <= completed_timeline_.load(std::memory_order_relaxed)) return true;
+  return value <= completed_timeline_.load(std::memory_order_relaxed) ||
+         value <= refresh_completed_timeline();
+}
+
+std::uint64_t PoolCore::refresh_completed_timeline() const noexcept {
   const std::uint64_t completed = backend_->completed_timeline();
   std::uint64_t known = completed_timeline_.load(std::memory_order_relaxed);
   while (completed > known &&
          !completed_timeline_.compare_exchange_weak(known, completed, std::memory_order_relaxed)) {
   }
-  return value <= completed;
+  return std::max(known, completed);
 }
 
 void PoolCore::reclaim_completed() noexcept {
   IdleList uncached;
   const auto now = read_clock();
+  // Ask the device once, before every shard is locked: a driver call under
+  // those locks would stall every thread's hit path.
+  const std::uint64_t completed = refresh_completed_timeline();
   std::size_t reclaimed = 0;
+  std::size_t reclaimed_bytes = 0;
   {
     AllShardsLock all(shards_);
     for (auto& shard : shards_) {
       for (Block* block = shard.pending.front(); block != nullptr;) {
         Block* next = block->next;
-        if (timeline_reached(block->stamp.load(std::memory_order_relaxed))) {
+        if (block->stamp.load(std::memory_order_relaxed) <= completed) {
           shard.pending.remove(block);
           shard.pending_bytes -= block->capacity_bytes();
           ++reclaimed;
+          reclaimed_bytes += block->capacity_bytes();
           if (caching_enabled_) {
             push_idle(shard, block, now);
           } else {
-            uncached.push_back(block);
+            hand_over_for_freeing(uncached, block);
           }
         }
         block = next;
@@ -711,6 +757,7 @@ void PoolCore::reclaim_completed() noexcept {
     }
   }
   pending_buffers_.fetch_sub(reclaimed, std::memory_order_relaxed);
+  pending_bytes_.fetch_sub(reclaimed_bytes, std::memory_order_relaxed);
   free_list(uncached, FreeReason::after_device_use);
   if (caching_enabled_ && over_caps(idle_buffers_estimate(), idle_bytes_estimate())) {
     evict_over_caps();
@@ -772,7 +819,11 @@ void PoolCore::reset_peak() noexcept {
 void PoolCore::run_background_cleanup(const std::stop_token& stop) {
   std::unique_lock lock(background_mutex_);
   while (!stop.stop_requested()) {
-    background_wakeup_.wait_for(lock, stop, config_.cleanup_interval, [] { return false; });
+    // An interval of "never" (nanoseconds::max()) would overflow the deadline
+    // and spin; a year is never enough.
+    const auto interval =
+        std::min<std::chrono::nanoseconds>(config_.cleanup_interval, std::chrono::hours{24 * 365});
+    background_wakeup_.wait_for(lock, stop, interval, [] { return false; });
     if (stop.stop_requested()) break;
     lock.unlock();
     cleanup();

@@ -142,7 +142,12 @@ class PoolCore {
   void reserve_within_memory_limit(std::size_t capacity_bytes, std::size_t size_bytes);
   [[noreturn]] void throw_out_of_memory(std::size_t capacity_bytes, std::size_t size_bytes,
                                         const char* cause);
-  void free_block(Block* block) noexcept;
+  /// Gives a block's memory back to the backend. `counted_as_freeing`: the
+  /// block was handed over by hand_over_for_freeing().
+  void free_block(Block* block, bool counted_as_freeing) noexcept;
+  /// Under the lock that unlinked it: moves a block to a list to be freed, and
+  /// counts its bytes as being freed until free_block() is done with them.
+  void hand_over_for_freeing(IdleList& victims, Block* block) noexcept;
   void free_list(IdleList& victims, FreeReason reason) noexcept;
 
   void push_idle(Shard& shard, Block* block, std::chrono::nanoseconds now) noexcept;
@@ -161,6 +166,8 @@ class PoolCore {
   void maybe_cleanup(std::chrono::nanoseconds now) noexcept;
   std::size_t expire(std::chrono::nanoseconds now) noexcept;
   [[nodiscard]] bool timeline_reached(std::uint64_t value) const noexcept;
+  /// Asks the backend how far its timeline has got; returns the highest value known.
+  std::uint64_t refresh_completed_timeline() const noexcept;
   void reclaim_completed() noexcept;
 
   static PoolConfig validated(PoolConfig config);
@@ -186,6 +193,9 @@ class PoolCore {
   std::atomic<std::size_t> held_buffers_{0};
   std::atomic<std::size_t> peak_bytes_{0};
   std::atomic<std::size_t> pending_buffers_{0};
+  std::atomic<std::size_t> pending_bytes_{0};
+  /// Bytes unlinked from the idle lists and not yet given back to the backend.
+  std::atomic<std::size_t> freeing_bytes_{0};
   std::atomic<std::uint64_t> allocations_{0};
   std::atomic<std::uint64_t> deallocations_{0};
   std::atomic<std::uint64_t> evictions_{0};
