@@ -1,6 +1,8 @@
 // Several threads on one pool. Each holder writes a pattern unique to it into
 // its buffer and checks it before release, so two holders ever sharing a
 // buffer fail the test. Runs under ThreadSanitizer in CI.
+#include "gated_backend.hpp"
+
 #include <bufferpool/bufferpool.hpp>
 
 #include <gtest/gtest.h>
@@ -168,49 +170,14 @@ TEST(Concurrency, BuffersOutliveAPoolDestroyedOnAnotherThread) {
   EXPECT_EQ(backend->live_allocations(), 0U);
 }
 
-/// Host memory whose deallocate() can be held open, to catch another thread
-/// in the middle of freeing.
-class GatedBackend final : public Backend {
- public:
-  explicit GatedBackend(std::shared_ptr<Backend> upstream) : upstream_(std::move(upstream)) {}
-  Allocation allocate(std::size_t size_bytes) override { return upstream_->allocate(size_bytes); }
-  void deallocate(const Allocation& allocation) noexcept override {
-    if (hold_next_.exchange(false)) {
-      held_.store(true);
-      held_.notify_all();
-      go_on_.wait(false);
-    }
-    upstream_->deallocate(allocation);
-  }
-  std::uint64_t completed_timeline() const noexcept override {
-    return upstream_->completed_timeline();
-  }
-  void wait_for_timeline(std::uint64_t value) const noexcept override {
-    upstream_->wait_for_timeline(value);
-  }
-  std::size_t max_allocation_bytes() const noexcept override {
-    return upstream_->max_allocation_bytes();
-  }
-  std::string name() const override { return "gated"; }
-
-  void hold_next_deallocate() { hold_next_.store(true); }
-  void wait_until_held() { held_.wait(false); }
-  void go_on() {
-    go_on_.store(true);
-    go_on_.notify_all();
-  }
-
- private:
-  std::shared_ptr<Backend> upstream_;
-  std::atomic<bool> hold_next_{false};
-  std::atomic<bool> held_{false};
-  std::atomic<bool> go_on_{false};
+std::atomic<bool> held_{false};
+std::atomic<bool> go_on_{false};
 };
 
 TEST(Concurrency, UnderAMemoryLimitARequestWaitsForIdleBuffersAnotherThreadIsFreeing) {
   constexpr std::size_t MiB = std::size_t{1} << 20;
   auto counting = std::make_shared<CountingBackend>(make_host_backend());
-  auto gate = std::make_shared<GatedBackend>(counting);
+  auto gate = std::make_shared<testing::GatedBackend>(counting);
   PoolConfig config;
   config.size_classes = {MiB, 2 * MiB};
   config.memory_limit = 4 * MiB;

@@ -7,6 +7,7 @@
 // serial number) into its buffer and checks it before every release, so any
 // buffer handed to two holders at once fails the test. CI runs it under
 // ThreadSanitizer (ctest -L concurrency).
+#include "gated_backend.hpp"
 #include "workloads.hpp"  // bench/: the benchmark's workloads
 
 #include <bufferpool/bufferpool.hpp>
@@ -284,43 +285,8 @@ TEST(Stress, ReleasingOnAnotherThreadWhileThePoolIsDestroyedIsSafe) {
   }
 }
 
-/// Forwards to another backend, but can hold one deallocate() until told to
-/// go on: a way to stop a thread inside the pool at a chosen point.
-class GatedBackend final : public Backend {
- public:
-  explicit GatedBackend(std::shared_ptr<Backend> upstream) : upstream_(std::move(upstream)) {}
-  Allocation allocate(std::size_t size_bytes) override { return upstream_->allocate(size_bytes); }
-  void deallocate(const Allocation& allocation) noexcept override {
-    if (hold_next_.exchange(false)) {
-      held_.store(true);
-      held_.notify_all();
-      proceed_.wait(false);
-    }
-    upstream_->deallocate(allocation);
-  }
-  [[nodiscard]] std::uint64_t completed_timeline() const noexcept override {
-    return upstream_->completed_timeline();
-  }
-  void wait_for_timeline(std::uint64_t value) const noexcept override {
-    upstream_->wait_for_timeline(value);
-  }
-  [[nodiscard]] std::size_t max_allocation_bytes() const noexcept override {
-    return upstream_->max_allocation_bytes();
-  }
-  [[nodiscard]] std::string name() const override { return "gated"; }
-
-  void hold_next_deallocate() { hold_next_.store(true); }
-  void wait_until_held() { held_.wait(false); }
-  void go_on() {
-    proceed_.store(true);
-    proceed_.notify_all();
-  }
-
- private:
-  std::shared_ptr<Backend> upstream_;
-  std::atomic<bool> hold_next_{false};
-  std::atomic<bool> held_{false};
-  std::atomic<bool> proceed_{false};
+std::atomic<bool> held_{false};
+std::atomic<bool> proceed_{false};
 };
 
 // The same race, made likely: a release on another thread caches its buffer,
@@ -330,7 +296,7 @@ class GatedBackend final : public Backend {
 // a freed core: a heap-use-after-free under ASan and TSan).
 TEST(Stress, AReleaseStillRunningWhenThePoolIsDestroyedDoesNotTouchIt) {
   auto counting = std::make_shared<CountingBackend>(make_host_backend());
-  auto gate = std::make_shared<GatedBackend>(counting);
+  auto gate = std::make_shared<testing::GatedBackend>(counting);
   PoolConfig config;
   config.max_pool_size = 1;
   auto pool = std::make_unique<BufferPool>(gate, config);
