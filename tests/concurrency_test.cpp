@@ -170,10 +170,6 @@ TEST(Concurrency, BuffersOutliveAPoolDestroyedOnAnotherThread) {
   EXPECT_EQ(backend->live_allocations(), 0U);
 }
 
-std::atomic<bool> held_{false};
-std::atomic<bool> go_on_{false};
-};
-
 TEST(Concurrency, UnderAMemoryLimitARequestWaitsForIdleBuffersAnotherThreadIsFreeing) {
   constexpr std::size_t MiB = std::size_t{1} << 20;
   auto counting = std::make_shared<CountingBackend>(make_host_backend());

@@ -44,5 +44,8 @@ class GatedBackend final : public Backend {
  private:
   std::shared_ptr<Backend> upstream_;
   std::atomic<bool> hold_next_{false};
+  std::atomic<bool> held_{false};
+  std::atomic<bool> proceed_{false};
+};
 
 }  // namespace bufferpool::testing

@@ -285,10 +285,6 @@ TEST(Stress, ReleasingOnAnotherThreadWhileThePoolIsDestroyedIsSafe) {
   }
 }
 
-std::atomic<bool> held_{false};
-std::atomic<bool> proceed_{false};
-};
-
 // The same race, made likely: a release on another thread caches its buffer,
 // and its eviction of an older one is held inside the backend's deallocate()
 // while the pool's destruction begins. The destruction waits for that release
