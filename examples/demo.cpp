@@ -20,6 +20,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -147,55 +148,97 @@ StepResult gpu_step(ComputeManager& manager, const Model& model, const GpuModel&
 
 struct RunReport {
   std::string backend;
-  double seconds_per_step = 0;
+  double seconds_per_step = 0;      ///< median over the steps
   double gpu_seconds_per_step = 0;  ///< time in dispatches, warm-up left out
   double max_relative_error = 0;
   bufferpool::PerformanceMetrics metrics;
 };
 
-RunReport run(const Model& model, const std::vector<std::vector<float>>& inputs,
-              const std::vector<StepResult>& expected, bool pooling) {
-  bufferpool::ManagerOptions options;
-  if (!pooling) options.pool.max_pool_size = 0;
-  ComputeManager manager(options);
-  if (!manager.can_execute_shaders()) {
-    throw bufferpool::BackendError(
-        "demo: no Vulkan device, so no shaders can run. Install one: `sudo apt-get install "
-        "mesa-vulkan-drivers` (lavapipe runs on the CPU), then run the demo again");
-  }
-  manager.load_builtin_shader_library("kernels");
-  for (const char* name : {"matmul", "activation", "reduce_sum"}) {
-    manager.create_compute_pipeline("kernels", name, name);
-  }
-  const GpuModel weights{manager.create_buffer(model.w1), manager.create_buffer(model.b1),
-                         manager.create_buffer(model.w2), manager.create_buffer(model.b2)};
-
-  RunReport report;
-  report.backend = manager.backend_name();
-  // One warm-up step makes the pipelines for each group size before timing.
-  (void)gpu_step(manager, model, weights, inputs.front());
-  manager.pool().reset_peak();
-  // The warm-up's GPU time includes the driver compiling each pipeline.
-  const std::uint64_t warm_up_gpu_ns = manager.get_performance_metrics().gpu_time_ns;
-  const auto start = std::chrono::steady_clock::now();
-  for (std::size_t step = 0; step < inputs.size(); ++step) {
-    const auto result = gpu_step(manager, model, weights, inputs[step]);
-    for (std::size_t i = 0; i < result.y.size(); ++i) {
-      const double reference = expected[step].y[i];
-      report.max_relative_error =
-          std::max(report.max_relative_error,
-                   std::abs(result.y[i] - reference) / std::max(1e-3, std::abs(reference)));
+/// One manager with the model's weights, pooled or not, and what its steps took.
+class Runner {
+ public:
+  Runner(const Model& model, bool pooling) : model_(model), manager_(options(pooling)) {
+    if (!manager_.can_execute_shaders()) {
+      throw bufferpool::BackendError(
+          "demo: no Vulkan device, so no shaders can run. Install one: `sudo apt-get install "
+          "mesa-vulkan-drivers` (lavapipe runs on the CPU), then run the demo again");
     }
-    const double loss_error = std::abs(result.loss - expected[step].loss) /
-                              std::max(1e-3, double{std::abs(expected[step].loss)});
-    report.max_relative_error = std::max(report.max_relative_error, loss_error);
+    manager_.load_builtin_shader_library("kernels");
+    for (const char* name : {"matmul", "activation", "reduce_sum"}) {
+      manager_.create_compute_pipeline("kernels", name, name);
+    }
+    weights_ = {manager_.create_buffer(model.w1), manager_.create_buffer(model.b1),
+                manager_.create_buffer(model.w2), manager_.create_buffer(model.b2)};
   }
-  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
-  report.seconds_per_step = elapsed.count() / static_cast<double>(inputs.size());
-  report.metrics = manager.get_performance_metrics();
-  report.gpu_seconds_per_step = static_cast<double>(report.metrics.gpu_time_ns - warm_up_gpu_ns) /
-                                1e9 / static_cast<double>(inputs.size());
-  return report;
+
+  /// A step whose time is not counted: it makes the pipelines for each group
+  /// size, and its GPU time includes the driver compiling them.
+  void warm_up(const std::vector<float>& input) {
+    (void)gpu_step(manager_, model_, weights_, input);
+    manager_.pool().reset_peak();
+    warm_up_gpu_ns_ = manager_.get_performance_metrics().gpu_time_ns;
+  }
+
+  void step(const std::vector<float>& input, const StepResult& expected) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto result = gpu_step(manager_, model_, weights_, input);
+    step_seconds_.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    for (std::size_t i = 0; i < result.y.size(); ++i) {
+      const double reference = expected.y[i];
+      max_relative_error_ = std::max(max_relative_error_, std::abs(result.y[i] - reference) /
+                                                              std::max(1e-3, std::abs(reference)));
+    }
+    const double loss_error =
+        std::abs(result.loss - expected.loss) / std::max(1e-3, double{std::abs(expected.loss)});
+    max_relative_error_ = std::max(max_relative_error_, loss_error);
+  }
+
+  RunReport report() {
+    RunReport result;
+    result.backend = manager_.backend_name();
+    result.max_relative_error = max_relative_error_;
+    result.metrics = manager_.get_performance_metrics();
+    const auto steps = static_cast<double>(step_seconds_.size());
+    result.gpu_seconds_per_step =
+        static_cast<double>(result.metrics.gpu_time_ns - warm_up_gpu_ns_) / 1e9 / steps;
+    std::sort(step_seconds_.begin(), step_seconds_.end());
+    result.seconds_per_step = step_seconds_[step_seconds_.size() / 2];
+    return result;
+  }
+
+ private:
+  static bufferpool::ManagerOptions options(bool pooling) {
+    bufferpool::ManagerOptions result;
+    if (!pooling) result.pool.max_pool_size = 0;
+    return result;
+  }
+
+  const Model& model_;
+  ComputeManager manager_;
+  GpuModel weights_;
+  std::uint64_t warm_up_gpu_ns_ = 0;
+  std::vector<double> step_seconds_;
+  double max_relative_error_ = 0;
+};
+
+/// The same steps with the pool and with pooling off, alternated step by step
+/// (and which goes first each time), so that a machine that speeds up or slows
+/// down during the run moves both alike.
+std::pair<RunReport, RunReport> run(const Model& model,
+                                    const std::vector<std::vector<float>>& inputs,
+                                    const std::vector<StepResult>& expected) {
+  Runner pooled(model, true);
+  Runner unpooled(model, false);
+  pooled.warm_up(inputs.front());
+  unpooled.warm_up(inputs.front());
+  for (std::size_t step = 0; step < inputs.size(); ++step) {
+    Runner& first = step % 2 == 0 ? pooled : unpooled;
+    Runner& second = step % 2 == 0 ? unpooled : pooled;
+    first.step(inputs[step], expected[step]);
+    second.step(inputs[step], expected[step]);
+  }
+  return {pooled.report(), unpooled.report()};
 }
 
 std::string mib(std::size_t bytes) {
@@ -237,8 +280,7 @@ int main(int argc, char** argv) {
       expected.push_back(cpu_step(model, inputs.back()));
     }
 
-    const RunReport pooled = run(model, inputs, expected, true);
-    const RunReport unpooled = run(model, inputs, expected, false);
+    const auto [pooled, unpooled] = run(model, inputs, expected);
     constexpr double kTolerance = 1e-3;
     const bool correct =
         pooled.max_relative_error < kTolerance && unpooled.max_relative_error < kTolerance;
@@ -253,9 +295,9 @@ int main(int argc, char** argv) {
                 correct ? "PASS" : "FAIL",
                 std::max(pooled.max_relative_error, unpooled.max_relative_error));
     std::printf("\n%-34s %14s %14s\n", "", "pool on", "pool off");
-    std::printf("%-34s %11.3f ms %11.3f ms\n", "time per step", pooled.seconds_per_step * 1e3,
-                unpooled.seconds_per_step * 1e3);
-    std::printf("%-34s %11.3f ms %11.3f ms\n", "  of which GPU work per step",
+    std::printf("%-34s %11.3f ms %11.3f ms\n", "time per step (median)",
+                pooled.seconds_per_step * 1e3, unpooled.seconds_per_step * 1e3);
+    std::printf("%-34s %11.3f ms %11.3f ms\n", "  GPU work per step (mean)",
                 pooled.gpu_seconds_per_step * 1e3, unpooled.gpu_seconds_per_step * 1e3);
     std::printf("%-34s %13.1f%% %13.1f%%\n", "pool hit rate", 100.0 * pool.hit_rate(),
                 100.0 * off.hit_rate());
