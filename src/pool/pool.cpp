@@ -110,7 +110,11 @@ PoolConfig PoolCore::validated(PoolConfig config) {
 
 PoolCore::~PoolCore() {
   // close() has freed every idle and pending block by now and no buffer is
-  // outstanding; stop the thread in case construction failed after starting it.
+  // outstanding.
+  stop_background_cleanup();
+}
+
+void PoolCore::stop_background_cleanup() noexcept {
   if (background_thread_.joinable()) {
     background_thread_.request_stop();
     background_wakeup_.notify_all();
@@ -118,26 +122,28 @@ PoolCore::~PoolCore() {
   }
 }
 
-void PoolCore::close(std::unique_ptr<PoolCore> core) noexcept {
-  if (core->background_thread_.joinable()) {
-    core->background_thread_.request_stop();
-    core->background_wakeup_.notify_all();
-    core->background_thread_.join();
+void PoolCore::take_every_idle(IdleList& victims) noexcept {
+  for (auto& shard : shards_) {
+    for (unsigned list = 0; list < shard.list_count(); ++list) {
+      while (Block* block = shard.idle(list).front()) {
+        unlink_idle(shard, list, block);
+        hand_over_for_freeing(victims, block);
+      }
+    }
   }
+}
+
+void PoolCore::close(std::unique_ptr<PoolCore> core) noexcept {
+  core->stop_background_cleanup();
   IdleList idle;
   IdleList pending;
   std::int64_t outstanding = 0;
   {
     AllShardsLock all(core->shards_);
     core->closing_ = true;
+    core->take_every_idle(idle);
     for (auto& shard : core->shards_) {
       outstanding += shard.buffers_in_use;
-      for (unsigned list = 0; list < shard.list_count(); ++list) {
-        while (Block* block = shard.idle(list).back()) {
-          unlink_idle(shard, list, block);
-          core->hand_over_for_freeing(idle, block);
-        }
-      }
       while (Block* block = shard.pending.pop_front()) core->hand_over_for_freeing(pending, block);
       shard.pending_bytes = 0;
     }
@@ -700,14 +706,7 @@ std::size_t PoolCore::clear() noexcept {
   IdleList victims;
   {
     AllShardsLock all(shards_);
-    for (auto& shard : shards_) {
-      for (unsigned list = 0; list < shard.list_count(); ++list) {
-        while (Block* block = shard.idle(list).front()) {
-          unlink_idle(shard, list, block);
-          hand_over_for_freeing(victims, block);
-        }
-      }
-    }
+    take_every_idle(victims);
   }
   const std::size_t cleared = victims.size();
   free_list(victims, FreeReason::clear);

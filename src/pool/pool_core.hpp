@@ -172,6 +172,9 @@ class PoolCore {
 
   static PoolConfig validated(PoolConfig config);
   void note_allocated() noexcept;
+  /// Under an AllShardsLock: hands every idle block over for freeing.
+  void take_every_idle(IdleList& victims) noexcept;
+  void stop_background_cleanup() noexcept;
   void drop_close_token() noexcept;
   void run_background_cleanup(const std::stop_token& stop);
 
