@@ -290,6 +290,7 @@ class NoHeapBackend final : public Backend {
   [[nodiscard]] std::size_t max_allocation_bytes() const noexcept override {
     return std::size_t{1} << 40;
   }
+  [[nodiscard]] std::size_t buffer_alignment_bytes() const noexcept override { return 256; }
   [[nodiscard]] std::string name() const override { return "no-heap"; }
 
  private:

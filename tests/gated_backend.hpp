@@ -32,6 +32,9 @@ class GatedBackend final : public Backend {
   [[nodiscard]] std::size_t max_allocation_bytes() const noexcept override {
     return upstream_->max_allocation_bytes();
   }
+  [[nodiscard]] std::size_t buffer_alignment_bytes() const noexcept override {
+    return upstream_->buffer_alignment_bytes();
+  }
   [[nodiscard]] std::string name() const override { return "gated"; }
 
   void hold_next_deallocate() { hold_next_.store(true); }

@@ -27,6 +27,9 @@ class ManualTimelineBackend final : public Backend {
   std::size_t max_allocation_bytes() const noexcept override {
     return host_->max_allocation_bytes();
   }
+  std::size_t buffer_alignment_bytes() const noexcept override {
+    return host_->buffer_alignment_bytes();
+  }
   std::string name() const override { return "manual timeline"; }
 
   void complete(std::uint64_t value) { completed_ = value; }

@@ -5,12 +5,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 
 namespace bufferpool {
 
-/// One allocation made by a backend.
+/// One allocation made by a backend: a segment that the pool carves buffers
+/// out of, each buffer a range (offset, size) of it.
 struct Allocation {
   /// The backend's own handle (a pointer to its record, a device handle).
   std::uint64_t handle = 0;
@@ -49,6 +51,23 @@ class Backend {
 
   /// The largest single allocation the backend can make.
   [[nodiscard]] virtual std::size_t max_allocation_bytes() const noexcept = 0;
+
+  /// Buffers start at offsets inside an allocation that are multiples of
+  /// this power of two (Vulkan: minStorageBufferOffsetAlignment, so that a
+  /// descriptor can bind the range). The pool also rounds buffer sizes to it.
+  [[nodiscard]] virtual std::size_t buffer_alignment_bytes() const noexcept = 0;
+
+  /// The most allocations that may be live at once (Vulkan:
+  /// maxMemoryAllocationCount); SIZE_MAX where the backend sets no bound.
+  [[nodiscard]] virtual std::size_t max_live_allocations() const noexcept { return std::numeric_limits<std::size_t>::max(); }
+
+  /// Sets bytes [offset_bytes, offset_bytes + size_bytes) of an allocation to
+  /// zero, for PoolConfig::zero_on_reuse. The range is not in use by device
+  /// work when this is called. The default writes through host_ptr and throws
+  /// BackendError where the allocation is not host-visible; a backend with
+  /// device-local memory overrides it.
+  virtual void fill_zero(const Allocation& allocation, std::size_t offset_bytes,
+                         std::size_t size_bytes);
 
   /// A short name for messages and metrics ("host", "vulkan: llvmpipe ...").
   [[nodiscard]] virtual std::string name() const = 0;

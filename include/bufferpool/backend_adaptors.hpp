@@ -26,6 +26,10 @@ class CountingBackend final : public Backend {
   [[nodiscard]] std::uint64_t completed_timeline() const noexcept override;
   void wait_for_timeline(std::uint64_t value) const noexcept override;
   [[nodiscard]] std::size_t max_allocation_bytes() const noexcept override;
+  [[nodiscard]] std::size_t buffer_alignment_bytes() const noexcept override;
+  [[nodiscard]] std::size_t max_live_allocations() const noexcept override;
+  void fill_zero(const Allocation& allocation, std::size_t offset_bytes,
+                 std::size_t size_bytes) override;
   [[nodiscard]] std::string name() const override;
 
   [[nodiscard]] std::size_t live_allocations() const noexcept { return live_allocations_.load(); }
@@ -68,6 +72,10 @@ class FaultInjectingBackend final : public Backend {
   [[nodiscard]] std::uint64_t completed_timeline() const noexcept override;
   void wait_for_timeline(std::uint64_t value) const noexcept override;
   [[nodiscard]] std::size_t max_allocation_bytes() const noexcept override;
+  [[nodiscard]] std::size_t buffer_alignment_bytes() const noexcept override;
+  [[nodiscard]] std::size_t max_live_allocations() const noexcept override;
+  void fill_zero(const Allocation& allocation, std::size_t offset_bytes,
+                 std::size_t size_bytes) override;
   [[nodiscard]] std::string name() const override;
 
  private:

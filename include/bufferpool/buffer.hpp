@@ -59,7 +59,7 @@ class BufferRef {
 
   /// Bytes asked for.
   [[nodiscard]] std::size_t size() const noexcept;
-  /// Bytes usable: the capacity of the buffer's size class.
+  /// Bytes usable: at least size(), rounded up to the backend's alignment.
   [[nodiscard]] std::size_t capacity() const noexcept;
 
   /// Host pointer to the buffer's first byte. Throws UsageError on an empty
@@ -71,8 +71,15 @@ class BufferRef {
   /// The first size() bytes as a span. Throws as data() does.
   [[nodiscard]] std::span<std::byte> bytes() const { return {data(), size()}; }
 
-  /// The backend's handle of the buffer (for a backend's own use).
+  /// The backend's handle of the allocation (a segment, shared with other
+  /// buffers) that holds this buffer: the buffer is bytes
+  /// [offset_bytes(), offset_bytes() + capacity()) of it. For a backend's own
+  /// use; Vulkan code gets the VkBuffer, offset and range from
+  /// bufferpool::vulkan_buffer_range(). Throws UsageError on an empty handle.
   [[nodiscard]] std::uint64_t native_handle() const;
+  /// Where the buffer starts inside its allocation: a multiple of the
+  /// backend's buffer_alignment_bytes(). Throws UsageError on an empty handle.
+  [[nodiscard]] std::size_t offset_bytes() const;
 
   /// Records that device work numbered `timeline_value` on the backend's
   /// timeline uses this buffer: once released, the buffer is neither reused

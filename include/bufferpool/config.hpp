@@ -36,6 +36,27 @@ enum class EvictionPolicy {
   size_aware,
 };
 
+/// How the pool holds backend memory: in segments, large allocations that
+/// buffers are carved out of (best fit, split, and coalesced again when
+/// freed), so that the bytes held stay close to the bytes used and the
+/// backend is called rarely. The defaults are PyTorch's caching allocator's,
+/// which replaying real model traces confirmed (docs/benchmarks.md): small
+/// requests share 2 MiB segments, medium ones 20 MiB segments, and large ones
+/// get a segment of their own.
+struct SegmentConfig {
+  /// Requests of at most this many bytes are carved from small segments.
+  std::size_t small_request_max_bytes = std::size_t{1} << 20;
+  /// The size of a small segment; at least small_request_max_bytes.
+  std::size_t small_segment_bytes = std::size_t{2} << 20;
+  /// Requests above small_request_max_bytes and below this are carved from
+  /// large segments; larger ones get a segment of their own.
+  std::size_t large_request_max_bytes = std::size_t{10} << 20;
+  /// The size of a large segment; at least large_request_max_bytes.
+  std::size_t large_segment_bytes = std::size_t{20} << 20;
+  /// A segment of its own is its request rounded up to a multiple of this.
+  std::size_t dedicated_rounding_bytes = std::size_t{2} << 20;
+};
+
 struct PoolConfig {
   /// Capacities of the size classes, strictly increasing. A request is served
   /// from the smallest class that holds it; a request above the largest class
@@ -67,6 +88,14 @@ struct PoolConfig {
 
   /// Run cleanup on a background thread every cleanup_interval.
   bool background_cleanup = false;
+
+  /// Segment sizes; see SegmentConfig.
+  SegmentConfig segments;
+
+  /// Zero every buffer before it is handed out, so that no request sees what
+  /// another wrote (processes that serve several tenants). Costs a memset, or
+  /// a device fill where memory is device-local, per request.
+  bool zero_on_reuse = false;
 
   /// Where the pool reads time. Tests pass a ManualClock.
   std::shared_ptr<Clock> clock = make_steady_clock();

@@ -42,6 +42,16 @@ void CountingBackend::wait_for_timeline(std::uint64_t value) const noexcept {
 std::size_t CountingBackend::max_allocation_bytes() const noexcept {
   return upstream_->max_allocation_bytes();
 }
+std::size_t CountingBackend::buffer_alignment_bytes() const noexcept {
+  return upstream_->buffer_alignment_bytes();
+}
+std::size_t CountingBackend::max_live_allocations() const noexcept {
+  return upstream_->max_live_allocations();
+}
+void CountingBackend::fill_zero(const Allocation& allocation, std::size_t offset_bytes,
+                      std::size_t size_bytes) {
+  upstream_->fill_zero(allocation, offset_bytes, size_bytes);
+}
 std::string CountingBackend::name() const { return upstream_->name(); }
 
 FaultInjectingBackend::FaultInjectingBackend(std::shared_ptr<Backend> upstream)
@@ -100,6 +110,16 @@ void FaultInjectingBackend::wait_for_timeline(std::uint64_t value) const noexcep
 }
 std::size_t FaultInjectingBackend::max_allocation_bytes() const noexcept {
   return upstream_->max_allocation_bytes();
+}
+std::size_t FaultInjectingBackend::buffer_alignment_bytes() const noexcept {
+  return upstream_->buffer_alignment_bytes();
+}
+std::size_t FaultInjectingBackend::max_live_allocations() const noexcept {
+  return upstream_->max_live_allocations();
+}
+void FaultInjectingBackend::fill_zero(const Allocation& allocation, std::size_t offset_bytes,
+                      std::size_t size_bytes) {
+  upstream_->fill_zero(allocation, offset_bytes, size_bytes);
 }
 std::string FaultInjectingBackend::name() const { return upstream_->name(); }
 

@@ -113,6 +113,11 @@ std::uint64_t BufferRef::native_handle() const {
   return block_->allocation.handle;
 }
 
+std::size_t BufferRef::offset_bytes() const {
+  require_block("offset_bytes()");
+  return 0;
+}
+
 void BufferRef::mark_used_until(std::uint64_t timeline_value) {
   require_block("mark_used_until()");
   std::uint64_t current = block_->stamp.load(std::memory_order_relaxed);

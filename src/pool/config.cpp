@@ -117,6 +117,32 @@ void PoolConfig::validate() const {
         "interval of at least a millisecond");
   }
   if (!clock) fail("clock is null; keep the default or pass a ManualClock");
+  const auto positive = [](std::size_t bytes, const char* name) {
+    if (bytes == 0) fail(std::string("segments.") + name + " is 0; give a size in bytes");
+  };
+  positive(segments.small_request_max_bytes, "small_request_max_bytes");
+  positive(segments.small_segment_bytes, "small_segment_bytes");
+  positive(segments.large_request_max_bytes, "large_request_max_bytes");
+  positive(segments.large_segment_bytes, "large_segment_bytes");
+  positive(segments.dedicated_rounding_bytes, "dedicated_rounding_bytes");
+  if (segments.small_segment_bytes < segments.small_request_max_bytes) {
+    fail("segments.small_segment_bytes (" + detail::format_bytes(segments.small_segment_bytes) +
+         ") is below segments.small_request_max_bytes (" +
+         detail::format_bytes(segments.small_request_max_bytes) +
+         "): a small request must fit in a small segment");
+  }
+  if (segments.large_request_max_bytes < segments.small_request_max_bytes) {
+    fail("segments.large_request_max_bytes (" +
+         detail::format_bytes(segments.large_request_max_bytes) +
+         ") is below segments.small_request_max_bytes (" +
+         detail::format_bytes(segments.small_request_max_bytes) + ")");
+  }
+  if (segments.large_segment_bytes < segments.large_request_max_bytes) {
+    fail("segments.large_segment_bytes (" + detail::format_bytes(segments.large_segment_bytes) +
+         ") is below segments.large_request_max_bytes (" +
+         detail::format_bytes(segments.large_request_max_bytes) +
+         "): a large request must fit in a large segment");
+  }
   if (memory_limit != 0 && memory_limit < size_classes.front()) {
     fail("memory_limit (" + detail::format_bytes(memory_limit) +
          ") is smaller than the smallest size class (" +

@@ -34,6 +34,7 @@ class SimulatedBackend final : public Backend {
   /// The device finishes the work: the timeline jumps to `value`.
   void wait_for_timeline(std::uint64_t value) const noexcept override;
   [[nodiscard]] std::size_t max_allocation_bytes() const noexcept override;
+  [[nodiscard]] std::size_t buffer_alignment_bytes() const noexcept override { return 256; }
   [[nodiscard]] std::string name() const override { return "simulated"; }
 
   /// Bytes the device holds; 0 = unlimited.

@@ -50,6 +50,10 @@ class HostBackend final : public Backend {
     return std::numeric_limits<std::ptrdiff_t>::max() - alignment_bytes_;
   }
 
+  [[nodiscard]] std::size_t buffer_alignment_bytes() const noexcept override {
+    return alignment_bytes_;
+  }
+
   [[nodiscard]] std::string name() const override { return "host"; }
 
  private:

@@ -46,6 +46,9 @@ class VulkanBackend final : public Backend {
   [[nodiscard]] std::size_t max_allocation_bytes() const noexcept override {
     return max_allocation_bytes_;
   }
+  [[nodiscard]] std::size_t buffer_alignment_bytes() const noexcept override {
+    return buffer_alignment_bytes_;
+  }
   [[nodiscard]] std::string name() const override;
 
   /// The buffer behind a BufferRef::native_handle() from a pool on this
@@ -64,6 +67,7 @@ class VulkanBackend final : public Backend {
   std::uint32_t memory_type_index_ = 0;
   bool mapped_ = false;
   std::size_t max_allocation_bytes_ = 0;
+  std::size_t buffer_alignment_bytes_ = 256;
 
   mutable std::mutex buffers_mutex_;
   std::unordered_map<std::uint64_t, std::unique_ptr<VulkanBuffer>> buffers_;
