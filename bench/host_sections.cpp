@@ -5,7 +5,7 @@
 // Each allocator runs in its own child process (this program again, with
 // the allocator in LD_PRELOAD), so that no allocator is linked into the
 // process that measures Vulkan, and each ratio is taken within one process.
-#include "pool/idle_list.hpp"
+#include "pool/block.hpp"
 #include "suite.hpp"
 #include "timing.hpp"
 

@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config git  # compiler and build
+  nlohmann-json3-dev                      # JSON: metrics, benchmark reports
   libgtest-dev libgmock-dev               # tests
   libbenchmark-dev                        # micro-benchmarks
   mesa-vulkan-drivers                     # lavapipe: a Vulkan device on the CPU

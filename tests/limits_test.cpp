@@ -45,7 +45,7 @@ TEST(DeviceTimeline, ABufferReleasedWhileDeviceWorkUsesItIsNotHandedOutUntilTheW
   auto device = std::make_shared<ManualTimelineBackend>();
   BufferPool pool(device);
   auto buffer = pool.get_buffer(4096);
-  const auto handle = buffer.native_handle();
+  const auto place = std::pair{buffer.native_handle(), buffer.offset_bytes()};
   buffer.mark_used_until(5);
   buffer.reset();
   auto metrics = pool.metrics();
@@ -55,7 +55,8 @@ TEST(DeviceTimeline, ABufferReleasedWhileDeviceWorkUsesItIsNotHandedOutUntilTheW
 
   device->complete(4);
   auto other = pool.get_buffer(4096);
-  EXPECT_NE(other.native_handle(), handle) << "work 5 is still running";
+  EXPECT_NE((std::pair{other.native_handle(), other.offset_bytes()}), place)
+      << "work 5 is still running";
   other.reset();
 
   device->complete(5);

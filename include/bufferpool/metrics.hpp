@@ -13,26 +13,33 @@ namespace bufferpool {
 struct SizeClassMetrics {
   std::size_t capacity_bytes = 0;
   bool oversize = false;
-  std::uint64_t hits = 0;
-  std::uint64_t misses = 0;
+  std::uint64_t hits = 0;    ///< requests of this class served without a backend allocation
+  std::uint64_t misses = 0;  ///< requests of this class that made the backend allocate
   std::size_t buffers_cached = 0;
   std::size_t buffers_in_use = 0;
 };
 
 struct PoolMetrics {
   // Cumulative since the pool was made.
-  std::uint64_t hits = 0;                ///< requests served by an idle buffer
-  std::uint64_t misses = 0;              ///< requests that needed a new allocation
-  std::uint64_t allocations = 0;         ///< successful backend allocations
-  std::uint64_t deallocations = 0;       ///< backend frees, for any reason
-  std::uint64_t evictions = 0;           ///< idle buffers freed by a count, byte or memory limit
-  std::uint64_t expirations = 0;         ///< idle buffers freed for passing their TTL
+  /// Requests served without a new backend allocation: hits_reused + hits_carved.
+  std::uint64_t hits = 0;
+  std::uint64_t hits_reused = 0;  ///< served by an idle buffer of the ready cache
+  std::uint64_t hits_carved = 0;  ///< carved from free space in a segment the pool held
+  std::uint64_t misses = 0;       ///< requests that made the backend allocate a segment
+  std::uint64_t allocations = 0;  ///< successful backend allocations (segments)
+  std::uint64_t deallocations = 0;  ///< backend frees (segments), for any reason
+  /// Idle buffers given back to their segments for a count, byte or memory
+  /// limit, or to make room for a request that no free block could hold.
+  std::uint64_t evictions = 0;
+  std::uint64_t expirations = 0;  ///< idle buffers given back for passing their TTL
   std::uint64_t failed_allocations = 0;  ///< requests that ended in OutOfMemoryError
   std::uint64_t bytes_requested = 0;     ///< sum of sizes asked for
   std::uint64_t bytes_granted = 0;       ///< sum of capacities handed out
 
   // Now.
-  std::size_t current_bytes_allocated = 0;  ///< held from the backend: in use + pending + idle
+  /// Held from the backend: the segments' bytes, which are in use + pending
+  /// + idle + bytes_free_in_segments.
+  std::size_t current_bytes_allocated = 0;
   std::size_t peak_bytes_allocated = 0;     ///< highest current_bytes_allocated since reset_peak()
   std::size_t bytes_in_use = 0;             ///< held by live handles
   std::size_t buffers_in_use = 0;
@@ -40,6 +47,13 @@ struct PoolMetrics {
   std::size_t buffers_cached = 0;
   std::size_t bytes_pending_gpu = 0;  ///< released, but device work still uses them
   std::size_t buffers_pending_gpu = 0;
+  std::size_t segments = 0;        ///< backend allocations held
+  std::size_t empty_segments = 0;  ///< segments nothing is carved from, kept for reuse
+  /// Segment bytes not carved into any buffer: empty segments, and the gaps
+  /// between buffers (fragmentation).
+  std::size_t bytes_free_in_segments = 0;
+  /// The largest request that free space could serve without a new segment.
+  std::size_t largest_free_block_bytes = 0;
 
   std::vector<SizeClassMetrics> size_classes;
 

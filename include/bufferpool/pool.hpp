@@ -9,25 +9,37 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 
 namespace bufferpool {
 
 /// A thread-safe cache of buffers from one Backend.
 ///
 ///     bufferpool::BufferPool pool(bufferpool::make_host_backend());
-///     auto buffer = pool.get_buffer(1000);   // a 1 KiB buffer; a miss
-///     buffer.reset();                        // back in the pool
-///     auto again = pool.get_buffer(900);     // the same buffer; a hit
+///     auto buffer = pool.get_buffer(1000);   // 1000 B carved from a new 2 MiB segment: a miss
+///     auto other = pool.get_buffer(5000);    // carved from the same segment: a hit
+///     buffer.reset();                        // idle, in the ready cache
+///     auto again = pool.get_buffer(900);     // the same buffer again: a hit
 ///
-/// A request of n bytes is served from the smallest size class that holds n,
-/// by an idle buffer when one is there (a hit) or by a new backend allocation
-/// (a miss). Released buffers wait in per-class idle lists; past
-/// max_pool_size or max_cached_bytes the one released longest ago is freed;
-/// one idle longer than ttl is freed at the next cleanup.
+/// Memory comes from the backend in segments (SegmentConfig: 2 MiB for
+/// requests up to 1 MiB, 20 MiB up to 10 MiB, a segment of its own above),
+/// and buffers are carved out of them at the request's size, rounded up to
+/// the backend's alignment. A request is served, cheapest first, by an idle
+/// buffer of its size class that it fills to within an eighth (a hit,
+/// reused), by free space in a segment (a hit, carved), or by a new segment
+/// (a miss: the only case that calls the backend). When no free block is
+/// large enough, idle buffers go back to their segments, oldest first, and
+/// merge with their free neighbours before a new segment is taken.
 ///
-/// The hit path reads no clock, takes no global lock and allocates nothing:
-/// each thread works on its own shard of the idle lists, and a thread that
-/// misses takes idle buffers from other shards before allocating.
+/// Released buffers wait in per-class idle lists; past max_pool_size or
+/// max_cached_bytes the one released longest ago goes back to its segment;
+/// one idle longer than ttl goes back at the next cleanup. A segment with
+/// nothing carved from it goes back to the backend once it has been unused
+/// for ttl, at clear(), and when memory_limit or the backend needs room.
+///
+/// The hit path reads no clock on a get, takes no global lock and allocates
+/// nothing: each thread works on its own shard of the idle lists, and a
+/// thread that misses takes idle buffers from other shards before carving.
 /// Release order is exact within a thread; across threads, buffers are
 /// ordered by the time of their release.
 ///
@@ -61,8 +73,17 @@ class BufferPool {
   /// Sets peak_bytes_allocated to the bytes held now.
   void reset_peak() noexcept;
 
-  /// The capacity a request of size_bytes would get.
+  /// The capacity a fresh buffer for a request of size_bytes gets: the size
+  /// rounded up to the backend's buffer alignment (64 bytes at least). A
+  /// reused idle buffer may be up to an eighth larger.
   [[nodiscard]] std::size_t capacity_for(std::size_t size_bytes) const;
+
+  /// Walks every segment and returns a description of the first broken
+  /// invariant of the pool's memory, or "" when all hold: the blocks of each
+  /// segment tile it exactly, no two free blocks are neighbours, and the free
+  /// bytes counted agree with the blocks. For tests and debugging: it holds
+  /// the pool's segment lock while it walks every free block's segment.
+  [[nodiscard]] std::string check_segments() const;
 
   [[nodiscard]] const PoolConfig& config() const noexcept;
   [[nodiscard]] Backend& backend() const noexcept;

@@ -1,13 +1,15 @@
 // Blocks come from slabs, so a pooled buffer costs exactly one 64-byte Block
-// of bookkeeping and no allocator header. Only misses and frees come here.
+// of bookkeeping and no allocator header. Only misses, splits and frees come
+// here.
 #pragma once
 
-#include "pool/idle_list.hpp"
+#include "pool/block.hpp"
 #include "pool/spin_lock.hpp"
 
 #include <algorithm>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <vector>
 
 namespace bufferpool::detail {
@@ -28,15 +30,16 @@ class BlockArena {
       for (std::size_t index = 0; index < count; ++index) spare_.push_back(&slab[index]);
       slabs_.push_back(std::move(slab));
     }
-    Block* block = spare_.pop_back();
-    block->allocation = {};
-    block->refs.store(0, std::memory_order_relaxed);
+    Block* block = spare_.pop_front();
+    block->segment = nullptr;
+    block->extent = 0;
+    block->mark_free();
     block->stamp.store(0, std::memory_order_relaxed);
-    block->size_and_class = 0;
+    block->lower = block->upper = nullptr;
     return block;
   }
 
-  /// Takes back a Block whose buffer has been freed.
+  /// Takes back a Block that no list or segment refers to any more.
   void recycle(Block* block) noexcept {
     const std::lock_guard lock(lock_);
     spare_.push_back(block);
@@ -44,10 +47,10 @@ class BlockArena {
 
  private:
   // Slabs live as long as the pool: the metadata of a pool is bounded by the
-  // most buffers it ever held at once.
+  // most blocks it ever had at once.
   SpinLock lock_;
   std::vector<std::unique_ptr<Block[]>> slabs_;
-  IdleList spare_;  // free Blocks, linked through their own list pointers
+  BlockList spare_;  // free Blocks, linked through their own list pointers
 };
 
 }  // namespace bufferpool::detail

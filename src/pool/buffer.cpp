@@ -18,7 +18,7 @@ constexpr std::uint64_t kReferenceMask = kOneIncrement - 1;
 }  // namespace
 
 BufferRef::BufferRef(const BufferRef& other) noexcept : core_(other.core_), block_(other.block_) {
-  if (block_ != nullptr) block_->refs.fetch_add(kOneReference, std::memory_order_relaxed);
+  if (block_ != nullptr) block_->refs().fetch_add(kOneReference, std::memory_order_relaxed);
 }
 
 BufferRef& BufferRef::operator=(const BufferRef& other) noexcept {
@@ -44,8 +44,8 @@ void BufferRef::drop_reference() noexcept {
   // A count of exactly one reference and no increments means this handle is
   // the only holder: nobody else can add a reference, so skip the atomic
   // read-modify-write.
-  if (block->refs.load(std::memory_order_acquire) == kOneReference ||
-      block->refs.fetch_sub(kOneReference, std::memory_order_acq_rel) == kOneReference) {
+  if (block->refs().load(std::memory_order_acquire) == kOneReference ||
+      block->refs().fetch_sub(kOneReference, std::memory_order_acq_rel) == kOneReference) {
     core->release(block);
   }
 }
@@ -60,17 +60,17 @@ void BufferRef::require_block(const char* operation) const {
 
 void BufferRef::increment() {
   require_block("increment()");
-  block_->refs.fetch_add(kOneReference + kOneIncrement, std::memory_order_relaxed);
+  block_->refs().fetch_add(kOneReference + kOneIncrement, std::memory_order_relaxed);
 }
 
 void BufferRef::decrement() {
   require_block("decrement()");
-  std::uint64_t refs = block_->refs.load(std::memory_order_relaxed);
+  std::uint64_t refs = block_->refs().load(std::memory_order_relaxed);
   for (;;) {
     if (refs >= kOneIncrement) {
       // Drop an outstanding increment; this handle keeps its own reference,
       // which is still counted, so the count cannot reach zero here.
-      if (block_->refs.compare_exchange_weak(refs, refs - kOneIncrement - kOneReference,
+      if (block_->refs().compare_exchange_weak(refs, refs - kOneIncrement - kOneReference,
                                              std::memory_order_acq_rel)) {
         return;
       }
@@ -83,7 +83,7 @@ void BufferRef::decrement() {
 
 std::uint32_t BufferRef::ref_count() const noexcept {
   if (block_ == nullptr) return 0;
-  return static_cast<std::uint32_t>(block_->refs.load(std::memory_order_relaxed) & kReferenceMask);
+  return static_cast<std::uint32_t>(block_->refs().load(std::memory_order_relaxed) & kReferenceMask);
 }
 
 std::size_t BufferRef::size() const noexcept {
@@ -95,27 +95,28 @@ std::size_t BufferRef::capacity() const noexcept {
 }
 
 bool BufferRef::host_visible() const noexcept {
-  return block_ != nullptr && block_->allocation.host_ptr != nullptr;
+  return block_ != nullptr && block_->segment->allocation.host_ptr != nullptr;
 }
 
 std::byte* BufferRef::data() const {
   require_block("data()");
-  if (block_->allocation.host_ptr == nullptr) {
+  std::byte* segment_data = block_->segment->allocation.host_ptr;
+  if (segment_data == nullptr) {
     throw UsageError(
         "bufferpool: BufferRef::data() on a buffer whose memory is not host-visible "
         "(device-local); read it with ComputeManager::get_buffer_data() instead");
   }
-  return block_->allocation.host_ptr;
+  return segment_data + block_->offset_bytes();
 }
 
 std::uint64_t BufferRef::native_handle() const {
   require_block("native_handle()");
-  return block_->allocation.handle;
+  return block_->segment->allocation.handle;
 }
 
 std::size_t BufferRef::offset_bytes() const {
   require_block("offset_bytes()");
-  return 0;
+  return block_->offset_bytes();
 }
 
 void BufferRef::mark_used_until(std::uint64_t timeline_value) {

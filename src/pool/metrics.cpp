@@ -1,32 +1,48 @@
 #include <bufferpool/metrics.hpp>
 
-#include <sstream>
+#include <nlohmann/json.hpp>
 
 namespace bufferpool {
 
 std::string PoolMetrics::to_json() const {
-  std::ostringstream out;
-  out << "{\"hits\":" << hits << ",\"misses\":" << misses << ",\"hit_rate\":" << hit_rate()
-      << ",\"allocations\":" << allocations << ",\"deallocations\":" << deallocations
-      << ",\"evictions\":" << evictions << ",\"expirations\":" << expirations
-      << ",\"failed_allocations\":" << failed_allocations
-      << ",\"bytes_requested\":" << bytes_requested << ",\"bytes_granted\":" << bytes_granted
-      << ",\"current_bytes_allocated\":" << current_bytes_allocated
-      << ",\"peak_bytes_allocated\":" << peak_bytes_allocated
-      << ",\"bytes_in_use\":" << bytes_in_use << ",\"buffers_in_use\":" << buffers_in_use
-      << ",\"bytes_cached\":" << bytes_cached << ",\"buffers_cached\":" << buffers_cached
-      << ",\"bytes_pending_gpu\":" << bytes_pending_gpu
-      << ",\"buffers_pending_gpu\":" << buffers_pending_gpu << ",\"size_classes\":[";
-  for (std::size_t index = 0; index < size_classes.size(); ++index) {
-    const auto& entry = size_classes[index];
-    if (index > 0) out << ',';
-    out << "{\"capacity_bytes\":" << entry.capacity_bytes
-        << ",\"oversize\":" << (entry.oversize ? "true" : "false") << ",\"hits\":" << entry.hits
-        << ",\"misses\":" << entry.misses << ",\"buffers_cached\":" << entry.buffers_cached
-        << ",\"buffers_in_use\":" << entry.buffers_in_use << '}';
+  // nlohmann::json writes numbers without the global locale and escapes
+  // strings fully; 64-bit counters stay integers.
+  nlohmann::ordered_json json = {
+      {"hits", hits},
+      {"hits_reused", hits_reused},
+      {"hits_carved", hits_carved},
+      {"misses", misses},
+      {"hit_rate", hit_rate()},
+      {"allocations", allocations},
+      {"deallocations", deallocations},
+      {"evictions", evictions},
+      {"expirations", expirations},
+      {"failed_allocations", failed_allocations},
+      {"bytes_requested", bytes_requested},
+      {"bytes_granted", bytes_granted},
+      {"current_bytes_allocated", current_bytes_allocated},
+      {"peak_bytes_allocated", peak_bytes_allocated},
+      {"bytes_in_use", bytes_in_use},
+      {"buffers_in_use", buffers_in_use},
+      {"bytes_cached", bytes_cached},
+      {"buffers_cached", buffers_cached},
+      {"bytes_pending_gpu", bytes_pending_gpu},
+      {"buffers_pending_gpu", buffers_pending_gpu},
+      {"segments", segments},
+      {"empty_segments", empty_segments},
+      {"bytes_free_in_segments", bytes_free_in_segments},
+      {"largest_free_block_bytes", largest_free_block_bytes},
+  };
+  auto& classes = json["size_classes"] = nlohmann::ordered_json::array();
+  for (const auto& entry : size_classes) {
+    classes.push_back({{"capacity_bytes", entry.capacity_bytes},
+                       {"oversize", entry.oversize},
+                       {"hits", entry.hits},
+                       {"misses", entry.misses},
+                       {"buffers_cached", entry.buffers_cached},
+                       {"buffers_in_use", entry.buffers_in_use}});
   }
-  out << "]}";
-  return out.str();
+  return json.dump();
 }
 
 }  // namespace bufferpool

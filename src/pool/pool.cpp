@@ -19,9 +19,6 @@ namespace bufferpool {
 namespace detail {
 namespace {
 
-/// Requests above the largest class are rounded up to this.
-constexpr std::size_t kOversizeAlignmentBytes = 4096;
-
 /// A thread's ordinal, fixed for its life, picks its shard. Consecutive
 /// threads land on different shards.
 /// Constant-initialized, so reading it costs no TLS guard check on the hit path.
@@ -43,6 +40,22 @@ std::size_t shard_count() noexcept {
 std::size_t to_size(std::int64_t count) noexcept {
   return count > 0 ? static_cast<std::size_t>(count) : 0;
 }
+
+std::size_t round_up(std::size_t bytes, std::size_t multiple) noexcept {
+  return (bytes + multiple - 1) / multiple * multiple;
+}
+
+/// An idle buffer serves a request that leaves at most an eighth of it
+/// unused (past the rounding every request gets), so that reuse costs no more
+/// memory than a fresh carve would.
+BUFFERPOOL_HOT bool reusable_for(std::size_t capacity_bytes, std::size_t size_bytes,
+                                 std::size_t granule_bytes) noexcept {
+  const std::size_t most = size_bytes + size_bytes / 8 + granule_bytes - 1;
+  return capacity_bytes >= size_bytes && capacity_bytes <= most;
+}
+
+/// Idle buffers of a class looked at, newest first, before going to the segments.
+constexpr unsigned kReuseCandidates = 8;
 
 }  // namespace
 
@@ -71,12 +84,22 @@ PoolCore::PoolCore(std::shared_ptr<Backend> backend, PoolConfig config)
       clock_(*config_.clock),
       clock_is_coarse_monotonic_(dynamic_cast<const CoarseMonotonicClock*>(&clock_) != nullptr),
       caching_enabled_(config_.max_pool_size > 0),
+      granule_bytes_(Block::kUnitBytes),
       max_request_bytes_(0),
+      max_live_segments_(backend_->max_live_allocations()),
       class_capacities_(config_.size_classes),
       shards_(shard_count()),
       shard_mask_(shards_.size() - 1),
       last_cleanup_ns_(0) {
-  max_request_bytes_ = std::min(backend_->max_allocation_bytes(), Block::kMaxSizeBytes);
+  const std::size_t alignment = backend_->buffer_alignment_bytes();
+  if (alignment == 0 || !std::has_single_bit(alignment) || alignment > (std::size_t{1} << 20)) {
+    throw ConfigError("bufferpool: the " + backend_->name() +
+                      " backend reports a buffer alignment of " + std::to_string(alignment) +
+                      " bytes; it must be a power of two of at most 1 MiB");
+  }
+  granule_bytes_ = std::max(granule_bytes_, alignment);
+  max_request_bytes_ = std::min(backend_->max_allocation_bytes(), Block::kMaxSizeBytes) &
+                       ~(granule_bytes_ - 1);
   if (class_capacities_.back() > max_request_bytes_) {
     throw ConfigError("bufferpool: PoolConfig::size_classes ends at " +
                       format_bytes(class_capacities_.back()) + ", above the largest buffer the " +
@@ -109,9 +132,10 @@ PoolConfig PoolCore::validated(PoolConfig config) {
 }
 
 PoolCore::~PoolCore() {
-  // close() has freed every idle and pending block by now and no buffer is
-  // outstanding.
+  // close() has given every block back by now and no buffer is outstanding,
+  // so every segment is empty; free whatever is left.
   stop_background_cleanup();
+  free_empty_segments(std::numeric_limits<std::uint64_t>::max(), false);
 }
 
 void PoolCore::stop_background_cleanup() noexcept {
@@ -122,12 +146,12 @@ void PoolCore::stop_background_cleanup() noexcept {
   }
 }
 
-void PoolCore::take_every_idle(IdleList& victims) noexcept {
+void PoolCore::take_every_idle(BlockList& leaving) noexcept {
   for (auto& shard : shards_) {
     for (unsigned list = 0; list < shard.list_count(); ++list) {
       while (Block* block = shard.idle(list).front()) {
         unlink_idle(shard, list, block);
-        hand_over_for_freeing(victims, block);
+        hand_over(leaving, block);
       }
     }
   }
@@ -135,32 +159,37 @@ void PoolCore::take_every_idle(IdleList& victims) noexcept {
 
 void PoolCore::close(std::unique_ptr<PoolCore> core) noexcept {
   core->stop_background_cleanup();
-  IdleList idle;
-  IdleList pending;
+  BlockList idle;
   std::int64_t outstanding = 0;
   {
     AllShardsLock all(core->shards_);
     core->closing_ = true;
     core->take_every_idle(idle);
-    for (auto& shard : core->shards_) {
-      outstanding += shard.buffers_in_use;
-      while (Block* block = shard.pending.pop_front()) core->hand_over_for_freeing(pending, block);
-      shard.pending_bytes = 0;
-    }
+    for (auto& shard : core->shards_) outstanding += shard.buffers_in_use;
     // One token per outstanding buffer, plus ours: whoever drops the last one
     // destroys the core, so it cannot go while this function still uses it.
     // Stored before the shard locks open: a release that sees closing_ drops a
     // token at once, and must find the count already there.
     core->close_tokens_.store(to_size(outstanding) + 1, std::memory_order_release);
   }
-  // Releases that began before closing_ may still be evicting or freeing.
+  // Releases that began before closing_ may still be evicting, freeing or
+  // adding to the pending list.
   while (core->releases_in_flight_.load(std::memory_order_acquire) != 0) {
     std::this_thread::yield();
   }
-  core->pending_buffers_.store(0, std::memory_order_relaxed);
-  core->pending_bytes_.store(0, std::memory_order_relaxed);
-  core->free_list(idle, FreeReason::clear);
-  core->free_list(pending, FreeReason::after_device_use);
+  BlockList pending;
+  {
+    const std::lock_guard lock(core->pending_lock_);
+    while (Block* block = core->pending_.pop_front()) pending.push_back(block);
+    core->pending_buffers_.store(0, std::memory_order_relaxed);
+    core->pending_bytes_.store(0, std::memory_order_relaxed);
+  }
+  core->give_back_idle(idle);
+  const auto now = to_stamp(core->read_clock());
+  while (Block* block = pending.pop_front()) {
+    core->give_back_one(block, now, true);  // waits for its device work first
+  }
+  core->free_empty_segments(std::numeric_limits<std::uint64_t>::max(), false);
   PoolCore* raw = core.get();
   raw->self_ = std::move(core);
   raw->drop_close_token();
@@ -185,55 +214,61 @@ BUFFERPOOL_HOT unsigned PoolCore::class_index_for(std::size_t size_bytes) const 
   return index;
 }
 
-std::size_t PoolCore::capacity_of(unsigned class_index, std::size_t size_bytes) const noexcept {
-  if (class_index < class_capacities_.size()) return class_capacities_[class_index];
-  return (size_bytes + kOversizeAlignmentBytes - 1) / kOversizeAlignmentBytes *
-         kOversizeAlignmentBytes;
+std::size_t PoolCore::segment_bytes_for(std::size_t capacity_bytes) const noexcept {
+  const SegmentConfig& segments = config_.segments;
+  std::size_t bytes = 0;
+  if (capacity_bytes <= segments.small_request_max_bytes) {
+    bytes = segments.small_segment_bytes;
+  } else if (capacity_bytes < segments.large_request_max_bytes) {
+    bytes = segments.large_segment_bytes;
+  } else {
+    bytes = round_up(capacity_bytes, segments.dedicated_rounding_bytes);
+  }
+  // Segments are granule multiples within what the backend can allocate.
+  bytes = std::min(round_up(bytes, granule_bytes_), max_request_bytes_);
+  return std::max(bytes, capacity_bytes);
 }
 
-unsigned PoolCore::validated_class_index(std::size_t size_bytes) const {
+BUFFERPOOL_HOT unsigned PoolCore::validated_class_index(std::size_t size_bytes) const {
   if (size_bytes - 1 < class_capacities_.back()) [[likely]] {
-    return class_index_for(size_bytes);  // within the classes, which validate() bounded
+    return class_index_for(size_bytes);  // within the classes, which the constructor bounded
   }
+  return validated_class_index_slow(size_bytes);
+}
+
+unsigned PoolCore::validated_class_index_slow(std::size_t size_bytes) const {
   if (size_bytes == 0) {
     throw InvalidArgumentError(
         "bufferpool: get_buffer(0): a buffer needs at least one byte; ask for the size you "
         "will write");
   }
-  const unsigned class_index = class_index_for(size_bytes);
-  if (size_bytes > max_request_bytes_ ||
-      capacity_of(class_index, size_bytes) > max_request_bytes_) {
+  if (size_bytes > max_request_bytes_) {
     std::ostringstream message;
     message << "bufferpool: get_buffer(" << size_bytes << "): larger than the largest buffer the "
             << backend_->name() << " backend can allocate (" << format_bytes(max_request_bytes_)
             << "); split the data into smaller buffers";
     throw InvalidArgumentError(message.str());
   }
-  return class_index;
+  return class_index_for(size_bytes);
 }
 
 std::size_t PoolCore::capacity_for(std::size_t size_bytes) const {
-  return capacity_of(validated_class_index(size_bytes), size_bytes);
+  static_cast<void>(validated_class_index(size_bytes));  // throws for a size never served
+  return carve_bytes(size_bytes);
 }
 
 BUFFERPOOL_HOT Block* PoolCore::take_idle(Shard& shard, unsigned class_index,
                                           std::size_t size_bytes) noexcept {
-  Block* block = nullptr;
-  IdleList& list = shard.idle(class_index);
-  if (class_index < class_capacities_.size()) {
-    block = list.back();
-  } else {
-    // Above the classes: the newest idle buffer that fits with at most 1/8 to spare.
-    for (Block* candidate = list.back(); candidate != nullptr; candidate = candidate->prev) {
-      const std::size_t capacity = candidate->capacity_bytes();
-      if (capacity >= size_bytes && capacity - capacity / 8 <= size_bytes) {
-        block = candidate;
-        break;
-      }
+  BlockList& list = shard.idle(class_index);
+  Block* candidate = list.back();
+  for (unsigned looked = 0; candidate != nullptr && looked < kReuseCandidates; ++looked) {
+    if (reusable_for(candidate->capacity_bytes(), size_bytes, granule_bytes_)) {
+      unlink_idle(shard, class_index, candidate);
+      return candidate;
     }
+    candidate = candidate->prev;
   }
-  if (block != nullptr) unlink_idle(shard, class_index, block);
-  return block;
+  return nullptr;
 }
 
 BUFFERPOOL_HOT void PoolCore::unlink_idle(Shard& shard, unsigned list_index,
@@ -247,8 +282,7 @@ BUFFERPOOL_HOT void PoolCore::unlink_idle(Shard& shard, unsigned list_index,
 
 BUFFERPOOL_HOT void PoolCore::push_idle(Shard& shard, Block* block,
                                         std::chrono::nanoseconds now) noexcept {
-  const auto now_ns = static_cast<std::uint64_t>(std::max<std::int64_t>(now.count(), 0));
-  shard.last_release_ns = std::max(now_ns, shard.last_release_ns);
+  shard.last_release_ns = std::max(to_stamp(now), shard.last_release_ns);
   block->stamp.store(shard.last_release_ns, std::memory_order_relaxed);
   block->set_eviction_rank(config_.eviction == EvictionPolicy::size_aware
                                ? inflation_.load(std::memory_order_relaxed)
@@ -262,9 +296,10 @@ BUFFERPOOL_HOT void PoolCore::push_idle(Shard& shard, Block* block,
 
 BUFFERPOOL_HOT void PoolCore::count_handout(Shard& shard, unsigned class_index,
                                             std::size_t size_bytes, std::size_t capacity_bytes,
-                                            bool hit) noexcept {
+                                            Source source) noexcept {
   ClassCounters& counters = shard.counters(class_index);
-  ++(hit ? counters.hits : counters.misses);
+  ++(source == Source::allocated ? counters.misses : counters.hits);
+  if (source == Source::carved) ++shard.hits_carved;
   ++counters.buffers_in_use;
   ++shard.buffers_in_use;
   shard.bytes_in_use += static_cast<std::int64_t>(capacity_bytes);
@@ -273,11 +308,17 @@ BUFFERPOOL_HOT void PoolCore::count_handout(Shard& shard, unsigned class_index,
 }
 
 BUFFERPOOL_HOT BufferRef PoolCore::hand_out(Block* block, std::size_t size_bytes,
-                                            unsigned class_index) noexcept {
+                                            unsigned class_index) {
   block->set_size(size_bytes, class_index);
-  block->refs.store(1, std::memory_order_relaxed);
+  block->refs().store(1, std::memory_order_relaxed);
   block->stamp.store(0, std::memory_order_relaxed);
-  return BufferRef(this, block);
+  BufferRef buffer(this, block);
+  if (config_.zero_on_reuse) [[unlikely]] {
+    // On failure the handle's destructor hands the block back.
+    backend_->fill_zero(block->segment->allocation, block->offset_bytes(),
+                        block->capacity_bytes());
+  }
+  return buffer;
 }
 
 BufferRef PoolCore::get(std::size_t size_bytes) {
@@ -289,7 +330,7 @@ BufferRef PoolCore::get(std::size_t size_bytes) {
       const std::lock_guard lock(shard.lock);
       block = take_idle(shard, class_index, size_bytes);
       if (block != nullptr) {
-        count_handout(shard, class_index, size_bytes, block->capacity_bytes(), true);
+        count_handout(shard, class_index, size_bytes, block->capacity_bytes(), Source::reused);
       }
     }
     if (block != nullptr) return hand_out(block, size_bytes, class_index);
@@ -302,127 +343,190 @@ BufferRef PoolCore::get_slow(Shard& shard, unsigned class_index, std::size_t siz
   if (pending_buffers_.load(std::memory_order_relaxed) > 0) reclaim_completed();
   if (caching_enabled_) {
     // Another thread may have released what this one needs: look in every
-    // shard, ours first (a reclaim may have refilled it), before allocating.
+    // shard, ours first (a reclaim may have refilled it), before carving.
     const std::size_t own = static_cast<std::size_t>(&shard - shards_.data());
     for (std::size_t step = 0; step < shards_.size(); ++step) {
       Shard& other = shards_[(own + step) & shard_mask_];
       if (other.idle_buffers.load(std::memory_order_relaxed) == 0) continue;
       const std::lock_guard lock(other.lock);
       if (Block* block = take_idle(other, class_index, size_bytes)) {
-        count_handout(other, class_index, size_bytes, block->capacity_bytes(), true);
+        count_handout(other, class_index, size_bytes, block->capacity_bytes(), Source::reused);
         return hand_out(block, size_bytes, class_index);
       }
     }
   }
-  const std::size_t capacity_bytes = capacity_of(class_index, size_bytes);
-  Block* block = allocate_block(capacity_bytes, size_bytes);
+  const std::size_t capacity_bytes = carve_bytes(size_bytes);
+  Source source = Source::carved;
+  Block* block = carve_or_allocate(capacity_bytes, size_bytes, source);
+  held_buffers_.fetch_add(1, std::memory_order_relaxed);
   {
     const std::lock_guard lock(shard.lock);
-    count_handout(shard, class_index, size_bytes, capacity_bytes, false);
+    count_handout(shard, class_index, size_bytes, capacity_bytes, source);
   }
   return hand_out(block, size_bytes, class_index);
 }
 
+Block* PoolCore::carve_or_allocate(std::size_t capacity_bytes, std::size_t size_bytes,
+                                   Source& source) {
+  // Caching off: every request is an allocation of its own, freed on release.
+  if (!caching_enabled_) {
+    source = Source::allocated;
+    return allocate_segment(capacity_bytes, size_bytes, true);
+  }
+  const SegmentKind kind = kind_for(capacity_bytes);
+  bool checked_limit = false;
+  for (;;) {
+    try {
+      const std::lock_guard lock(heap_mutex_);
+      if (Block* block = heap_.carve(kind, capacity_bytes)) {
+        source = Source::carved;
+        return block;
+      }
+    } catch (const std::bad_alloc&) {
+      throw_bookkeeping_out_of_memory(capacity_bytes);
+    }
+    // No free block is large enough. Idle buffers are free space too: give
+    // them back to their segments, oldest first, before asking the backend.
+    // Under memory_limit, fail at once, keeping the cache, when even that
+    // could not make room.
+    if (!checked_limit) {
+      checked_limit = true;
+      if (beyond_memory_limit(capacity_bytes)) {
+        throw_out_of_memory(capacity_bytes, size_bytes, nullptr);
+      }
+    }
+    if (!evict_one(false, kind)) break;
+  }
+  source = Source::allocated;
+  return allocate_segment(capacity_bytes, size_bytes, false);
+}
+
+bool PoolCore::beyond_memory_limit(std::size_t capacity_bytes) const noexcept {
+  if (config_.memory_limit == 0) return false;
+  std::size_t reclaimable = idle_bytes_estimate() + freeing_bytes_.load(std::memory_order_relaxed);
+  {
+    const std::lock_guard lock(heap_mutex_);
+    reclaimable += heap_.free_bytes();
+  }
+  const std::size_t held = held_bytes_.load(std::memory_order_relaxed);
+  const std::size_t live = held > reclaimable ? held - reclaimable : 0;
+  return capacity_bytes > config_.memory_limit || live > config_.memory_limit - capacity_bytes;
+}
+
 void PoolCore::note_allocated() noexcept {
   allocations_.fetch_add(1, std::memory_order_relaxed);
-  held_buffers_.fetch_add(1, std::memory_order_relaxed);
   const std::size_t held = held_bytes_.load(std::memory_order_relaxed);
   std::size_t peak = peak_bytes_.load(std::memory_order_relaxed);
   while (held > peak && !peak_bytes_.compare_exchange_weak(peak, held, std::memory_order_relaxed)) {
   }
 }
 
-Block* PoolCore::allocate_block(std::size_t capacity_bytes, std::size_t size_bytes) {
-  Block* block = nullptr;
-  try {
-    block = blocks_.make();
-  } catch (const std::bad_alloc&) {
-    failed_allocations_.fetch_add(1, std::memory_order_relaxed);
-    throw OutOfMemoryError("bufferpool: out of host memory for the pool's bookkeeping of a " +
-                               format_bytes(capacity_bytes) + " buffer",
-                           capacity_bytes, 0, 0);
+Block* PoolCore::allocate_segment(std::size_t capacity_bytes, std::size_t size_bytes,
+                                  bool exact) {
+  // A backend that bounds its live allocations (Vulkan's
+  // maxMemoryAllocationCount) gets empty segments back before a new one.
+  if (max_live_segments_ != std::numeric_limits<std::size_t>::max()) {
+    for (;;) {
+      std::size_t live = 0;
+      {
+        const std::lock_guard lock(heap_mutex_);
+        live = heap_.segment_count();
+      }
+      if (live < max_live_segments_ || free_empty_segments(0, true) == 0) break;
+    }
   }
-  try {
-    block->allocation = allocate_within_limits(capacity_bytes, size_bytes);
-  } catch (...) {
-    blocks_.recycle(block);
-    throw;
-  }
-  note_allocated();
-  return block;
-}
-
-Allocation PoolCore::allocate_within_limits(std::size_t capacity_bytes, std::size_t size_bytes) {
-  if (config_.memory_limit != 0) {
-    reserve_within_memory_limit(capacity_bytes, size_bytes);
-  } else {
-    held_bytes_.fetch_add(capacity_bytes, std::memory_order_relaxed);
-  }
+  std::size_t segment_bytes = exact ? capacity_bytes : segment_bytes_for(capacity_bytes);
+  segment_bytes = reserve_segment_bytes(segment_bytes, capacity_bytes, size_bytes);
   // The bytes are reserved in held_bytes_ from here on; give them back on failure.
+  const auto unreserve = [this](std::size_t bytes) {
+    held_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+  };
   Allocation allocation;
   try {
     try {
-      allocation = backend_->allocate(capacity_bytes);
+      allocation = backend_->allocate(segment_bytes);
     } catch (const OutOfMemoryError&) {
-      // The backend is out of memory: free every idle buffer and retry once.
+      // The backend is out of memory (or of allocations): free every idle
+      // buffer and empty segment, and retry once at the request's own size.
       if (pending_buffers_.load(std::memory_order_relaxed) > 0) reclaim_completed();
       clear();
+      if (segment_bytes > capacity_bytes) {
+        unreserve(segment_bytes - capacity_bytes);
+        segment_bytes = capacity_bytes;
+      }
       try {
-        allocation = backend_->allocate(capacity_bytes);
+        allocation = backend_->allocate(segment_bytes);
       } catch (const OutOfMemoryError&) {
         throw_out_of_memory(capacity_bytes, size_bytes, "the backend is out of memory");
       }
     }
   } catch (...) {
-    held_bytes_.fetch_sub(capacity_bytes, std::memory_order_relaxed);
+    unreserve(segment_bytes);
     throw;
   }
-  if (allocation.size_bytes != capacity_bytes) {
+  if (allocation.size_bytes != segment_bytes) {
     const std::size_t got = allocation.size_bytes;
     backend_->deallocate(allocation);
-    held_bytes_.fetch_sub(capacity_bytes, std::memory_order_relaxed);
+    unreserve(segment_bytes);
     std::ostringstream message;
     message << "bufferpool: the " << backend_->name() << " backend returned an allocation of "
-            << got << " bytes for a request of " << capacity_bytes
+            << got << " bytes for a request of " << segment_bytes
             << " bytes; a backend must report the size it was asked for";
     throw BackendError(message.str());
   }
-  return allocation;
+  note_allocated();
+  try {
+    const std::lock_guard lock(heap_mutex_);
+    return heap_.add_segment_and_carve(allocation, kind_for(capacity_bytes), capacity_bytes);
+  } catch (const std::bad_alloc&) {
+    deallocate_segment(allocation);
+    throw_bookkeeping_out_of_memory(capacity_bytes);
+  }
 }
 
-void PoolCore::reserve_within_memory_limit(std::size_t capacity_bytes, std::size_t size_bytes) {
+std::size_t PoolCore::reserve_segment_bytes(std::size_t segment_bytes, std::size_t capacity_bytes,
+                                            std::size_t size_bytes) {
   const std::size_t limit = config_.memory_limit;
+  if (limit == 0) {
+    held_bytes_.fetch_add(segment_bytes, std::memory_order_relaxed);
+    return segment_bytes;
+  }
   bool reclaimed = false;
   std::size_t held = held_bytes_.load(std::memory_order_relaxed);
   for (;;) {
-    if (capacity_bytes <= limit && held <= limit - capacity_bytes) {
-      if (held_bytes_.compare_exchange_weak(held, held + capacity_bytes,
+    if (segment_bytes <= limit && held <= limit - segment_bytes) {
+      if (held_bytes_.compare_exchange_weak(held, held + segment_bytes,
                                             std::memory_order_relaxed)) {
-        return;
+        return segment_bytes;
       }
       continue;
     }
-    if (!reclaimed && pending_buffers_.load(std::memory_order_relaxed) > 0) {
-      reclaim_completed();
-      reclaimed = true;
-    } else {
-      // Fail at once, keeping the cache, when freeing every idle buffer (and
-      // those other threads are freeing now) would still not make room;
-      // otherwise free the oldest and try again.
-      const std::size_t reclaimable =
-          idle_bytes_estimate() + freeing_bytes_.load(std::memory_order_relaxed);
-      const std::size_t live = held > reclaimable ? held - reclaimable : 0;
-      if (capacity_bytes > limit || live > limit - capacity_bytes) {
-        throw_out_of_memory(capacity_bytes, size_bytes, nullptr);
-      }
-      if (!evict_one()) {
-        // Nothing idle is left to evict: the room is being freed by another
-        // thread right now. Let it finish.
+    if (segment_bytes > capacity_bytes) {
+      // Near the limit a segment is only as large as the request.
+      segment_bytes = capacity_bytes;
+    } else if (free_empty_segments(0, true) == 0) {
+      if (!reclaimed && pending_buffers_.load(std::memory_order_relaxed) > 0) {
+        reclaim_completed();
+        reclaimed = true;
+      } else if (!evict_one(true, SegmentKind::small)) {
+        // Idle buffers of either kind may empty a segment; with none left,
+        // room can only come from bytes another thread is freeing now.
+        if (freeing_bytes_.load(std::memory_order_relaxed) == 0 &&
+            held_bytes_.load(std::memory_order_relaxed) == held) {
+          throw_out_of_memory(capacity_bytes, size_bytes, nullptr);
+        }
         std::this_thread::yield();
       }
     }
     held = held_bytes_.load(std::memory_order_relaxed);
   }
+}
+
+void PoolCore::throw_bookkeeping_out_of_memory(std::size_t capacity_bytes) {
+  failed_allocations_.fetch_add(1, std::memory_order_relaxed);
+  throw OutOfMemoryError("bufferpool: out of host memory for the pool's bookkeeping of a " +
+                             format_bytes(capacity_bytes) + " buffer",
+                         capacity_bytes, 0, 0);
 }
 
 void PoolCore::throw_out_of_memory(std::size_t capacity_bytes, std::size_t size_bytes,
@@ -433,55 +537,98 @@ void PoolCore::throw_out_of_memory(std::size_t capacity_bytes, std::size_t size_
   const std::size_t reserved = cause == nullptr ? 0 : capacity_bytes;
   const std::size_t held = held_bytes_.load(std::memory_order_relaxed) - reserved;
   const std::size_t idle = idle_bytes_estimate() + freeing_bytes_.load(std::memory_order_relaxed);
+  SegmentHeapStats heap;
+  {
+    const std::lock_guard lock(heap_mutex_);
+    heap = heap_.stats();
+  }
   const std::size_t pending = pending_bytes_.load(std::memory_order_relaxed);
   // In use: by live handles, or by device work still running on released buffers.
-  const std::size_t in_use = held > idle ? held - idle : 0;
+  const std::size_t unused = idle + heap.free_bytes;
+  const std::size_t in_use = held > unused ? held - unused : 0;
   std::ostringstream message;
   message << "bufferpool: cannot allocate " << format_bytes(capacity_bytes) << " for a request of "
           << size_bytes << " bytes: ";
+  const auto describe_held = [&] {
+    message << format_bytes(in_use) << " are in use (" << format_bytes(pending)
+            << " of them released but still used by device work), " << format_bytes(idle)
+            << " idle, " << format_bytes(heap.free_bytes) << " free in " << heap.segments
+            << " segments (largest free block " << format_bytes(heap.largest_free_block_bytes)
+            << ")";
+  };
   if (cause == nullptr) {
-    message << "PoolConfig::memory_limit is " << format_bytes(config_.memory_limit) << " and "
-            << format_bytes(in_use) << " are in use (" << format_bytes(pending)
-            << " of them released but still used by device work; " << format_bytes(idle)
-            << " idle). Release buffers sooner (AutoReleaseScope) or raise memory_limit";
+    message << "PoolConfig::memory_limit is " << format_bytes(config_.memory_limit) << " and ";
+    describe_held();
+    message << ". Release buffers sooner (AutoReleaseScope) or raise memory_limit";
     throw OutOfMemoryError(message.str(), capacity_bytes, config_.memory_limit, in_use);
   }
-  message << cause << " (" << backend_->name() << "), even after freeing every idle buffer; "
-          << format_bytes(in_use) << " are in use (" << format_bytes(pending)
-          << " of them released but still used by device work). Release buffers sooner or set "
-          << "PoolConfig::memory_limit below the device's memory";
+  message << cause << " (" << backend_->name() << "), even after freeing every idle buffer; ";
+  describe_held();
+  message << ". Release buffers sooner or set PoolConfig::memory_limit below the device's memory";
   throw OutOfMemoryError(message.str(), capacity_bytes, 0, in_use);
 }
 
-void PoolCore::free_block(Block* block, bool counted_as_freeing) noexcept {
-  const std::uint64_t device_use = block->stamp.load(std::memory_order_relaxed);
-  if (device_use != 0 && !timeline_reached(device_use)) backend_->wait_for_timeline(device_use);
-  const std::size_t capacity_bytes = block->capacity_bytes();
-  backend_->deallocate(block->allocation);
+void PoolCore::deallocate_segment(const Allocation& allocation) noexcept {
+  backend_->deallocate(allocation);
   // Only now is the memory gone, so only now may another allocation take its
   // place under memory_limit.
-  held_bytes_.fetch_sub(capacity_bytes, std::memory_order_relaxed);
-  if (counted_as_freeing) freeing_bytes_.fetch_sub(capacity_bytes, std::memory_order_relaxed);
-  held_buffers_.fetch_sub(1, std::memory_order_relaxed);
+  held_bytes_.fetch_sub(allocation.size_bytes, std::memory_order_relaxed);
   deallocations_.fetch_add(1, std::memory_order_relaxed);
-  blocks_.recycle(block);
 }
 
-void PoolCore::hand_over_for_freeing(IdleList& victims, Block* block) noexcept {
-  freeing_bytes_.fetch_add(block->capacity_bytes(), std::memory_order_relaxed);
-  victims.push_back(block);
-}
-
-void PoolCore::free_list(IdleList& victims, FreeReason reason) noexcept {
-  std::uint64_t count = 0;
-  while (Block* block = victims.pop_front()) {
-    // An idle block's stamp is its release time, not device work.
-    if (reason != FreeReason::after_device_use) block->stamp.store(0, std::memory_order_relaxed);
-    free_block(block, true);
-    ++count;
+void PoolCore::give_back_one(Block* block, std::uint64_t unused_since_ns,
+                             bool free_empty) noexcept {
+  // Device work may still use a pending block: its memory is not free until
+  // the work is done.
+  const std::uint64_t device_use = block->stamp.load(std::memory_order_relaxed);
+  if (device_use != 0 && !timeline_reached(device_use)) backend_->wait_for_timeline(device_use);
+  Allocation emptied;
+  bool free_segment = false;
+  {
+    const std::lock_guard lock(heap_mutex_);
+    Segment* empty = heap_.give_back(block, unused_since_ns);
+    if (empty != nullptr && free_empty) {
+      emptied = heap_.remove_empty(empty);
+      free_segment = true;
+    }
   }
-  if (reason == FreeReason::eviction) evictions_.fetch_add(count, std::memory_order_relaxed);
-  if (reason == FreeReason::expiration) expirations_.fetch_add(count, std::memory_order_relaxed);
+  held_buffers_.fetch_sub(1, std::memory_order_relaxed);
+  if (free_segment) deallocate_segment(emptied);
+}
+
+void PoolCore::give_back_idle(BlockList& blocks) noexcept {
+  while (Block* block = blocks.pop_front()) {
+    // An idle block's stamp is its release time: when it was last used.
+    const std::uint64_t released_ns = block->stamp.exchange(0, std::memory_order_relaxed);
+    const std::size_t capacity_bytes = block->capacity_bytes();
+    give_back_one(block, released_ns, closing_);
+    freeing_bytes_.fetch_sub(capacity_bytes, std::memory_order_relaxed);
+  }
+}
+
+void PoolCore::hand_over(BlockList& leaving, Block* block) noexcept {
+  freeing_bytes_.fetch_add(block->capacity_bytes(), std::memory_order_relaxed);
+  leaving.push_back(block);
+}
+
+std::size_t PoolCore::free_empty_segments(std::uint64_t unused_before_ns, bool just_one) noexcept {
+  std::size_t freed = 0;
+  for (;;) {
+    Allocation allocation;
+    {
+      const std::lock_guard lock(heap_mutex_);
+      Segment* oldest = heap_.oldest_empty();
+      const bool all = unused_before_ns == std::numeric_limits<std::uint64_t>::max();
+      if (oldest == nullptr || (!all && !just_one && oldest->unused_since_ns >= unused_before_ns)) {
+        break;
+      }
+      allocation = heap_.remove_empty(oldest);
+    }
+    deallocate_segment(allocation);
+    ++freed;
+    if (just_one) break;
+  }
+  return freed;
 }
 
 void PoolCore::release(Block* block) noexcept {
@@ -499,10 +646,6 @@ void PoolCore::release(Block* block) noexcept {
     if (closing_) {
       outcome = Outcome::freed_after_close;
     } else if (device_busy) {
-      shard.pending.push_back(block);
-      shard.pending_bytes += capacity_bytes;
-      pending_buffers_.fetch_add(1, std::memory_order_relaxed);
-      pending_bytes_.fetch_add(capacity_bytes, std::memory_order_relaxed);
       outcome = Outcome::pending;
     } else if (!caching_enabled_) {
       outcome = Outcome::freed;
@@ -518,25 +661,34 @@ void PoolCore::release(Block* block) noexcept {
     // Work after the lock that uses the pool must finish before the pool can
     // go: close() waits for these, and it cannot start one itself, since it
     // sets closing_ under this same lock.
-    if (outcome == Outcome::cached_then_maintain || outcome == Outcome::freed) {
+    if (outcome != Outcome::cached && outcome != Outcome::freed_after_close) {
       releases_in_flight_.fetch_add(1, std::memory_order_relaxed);
     }
   }
   switch (outcome) {
     case Outcome::cached:
-    case Outcome::pending:
       break;
+    case Outcome::pending: {
+      {
+        const std::lock_guard lock(pending_lock_);
+        pending_.push_back(block);
+      }
+      pending_buffers_.fetch_add(1, std::memory_order_relaxed);
+      pending_bytes_.fetch_add(capacity_bytes, std::memory_order_relaxed);
+      releases_in_flight_.fetch_sub(1, std::memory_order_release);
+      break;
+    }
     case Outcome::cached_then_maintain:
       evict_over_caps();  // rechecks the caps under every shard lock
       maybe_cleanup(now);
       releases_in_flight_.fetch_sub(1, std::memory_order_release);
       break;
     case Outcome::freed:
-      free_block(block, false);
+      give_back_one(block, 0, true);
       releases_in_flight_.fetch_sub(1, std::memory_order_release);
       break;
     case Outcome::freed_after_close:
-      free_block(block, false);
+      give_back_one(block, 0, true);
       drop_close_token();  // may destroy *this: nothing may follow
       break;
   }
@@ -572,9 +724,10 @@ std::uint64_t PoolCore::size_aware_priority(const Block& block) noexcept {
   return block.eviction_rank() + kPriorityOne / block.capacity_bytes();
 }
 
-Block* PoolCore::unlink_eviction_victim() noexcept {
-  // Within a class list blocks share a capacity and are in release order, so
-  // under either policy the list's front is its first candidate.
+Block* PoolCore::unlink_eviction_victim(bool any_kind, SegmentKind kind) noexcept {
+  // Within a class list blocks are in release order, and under size_aware
+  // share a capacity to within an eighth, so the list's first block of the
+  // kind asked for is its candidate.
   const bool size_aware = config_.eviction == EvictionPolicy::size_aware;
   Shard* victim_shard = nullptr;
   unsigned victim_list = 0;
@@ -586,8 +739,8 @@ Block* PoolCore::unlink_eviction_victim() noexcept {
       // Above the largest class capacities differ, so under size_aware every
       // block of that list is a candidate (the list is short: large buffers).
       const bool whole_list = size_aware && list + 1 == shard.list_count();
-      for (Block* block = shard.idle(list).front(); block != nullptr;
-           block = whole_list ? block->next : nullptr) {
+      for (Block* block = shard.idle(list).front(); block != nullptr; block = block->next) {
+        if (!any_kind && block->segment->kind != kind) continue;
         const std::uint64_t released_ns = block->stamp.load(std::memory_order_relaxed);
         const auto key = size_aware ? std::pair{size_aware_priority(*block), released_ns}
                                     : std::pair{released_ns, block->eviction_rank()};
@@ -597,6 +750,7 @@ Block* PoolCore::unlink_eviction_victim() noexcept {
           victim_shard = &shard;
           victim_list = list;
         }
+        if (!whole_list) break;
       }
     }
   }
@@ -630,30 +784,34 @@ void PoolCore::rebase_inflation() noexcept {
 }
 
 void PoolCore::evict_over_caps() noexcept {
-  IdleList victims;
+  BlockList victims;
   {
     AllShardsLock all(shards_);
     std::size_t idle_buffers = idle_buffers_estimate();
     std::size_t idle_bytes = idle_bytes_estimate();
     while (over_caps(idle_buffers, idle_bytes)) {
-      Block* block = unlink_eviction_victim();
+      Block* block = unlink_eviction_victim(true, SegmentKind::small);
       if (block == nullptr) break;
       --idle_buffers;
       idle_bytes -= block->capacity_bytes();
-      hand_over_for_freeing(victims, block);
+      hand_over(victims, block);
     }
   }
-  free_list(victims, FreeReason::eviction);
+  evictions_.fetch_add(victims.size(), std::memory_order_relaxed);
+  give_back_idle(victims);
 }
 
-bool PoolCore::evict_one() noexcept {
-  IdleList victims;
+bool PoolCore::evict_one(bool any_kind, SegmentKind kind) noexcept {
+  BlockList victims;
   {
     AllShardsLock all(shards_);
-    if (Block* block = unlink_eviction_victim()) hand_over_for_freeing(victims, block);
+    if (Block* block = unlink_eviction_victim(any_kind, kind)) {
+      hand_over(victims, block);
+    }
   }
   const bool evicted = !victims.empty();
-  free_list(victims, FreeReason::eviction);
+  evictions_.fetch_add(victims.size(), std::memory_order_relaxed);
+  give_back_idle(victims);
   return evicted;
 }
 
@@ -681,7 +839,7 @@ std::size_t PoolCore::cleanup() {
 }
 
 std::size_t PoolCore::expire(std::chrono::nanoseconds now) noexcept {
-  IdleList victims;
+  BlockList victims;
   const auto ttl_ns = config_.ttl.count();
   {
     AllShardsLock all(shards_);
@@ -692,24 +850,31 @@ std::size_t PoolCore::expire(std::chrono::nanoseconds now) noexcept {
               static_cast<std::int64_t>(front->stamp.load(std::memory_order_relaxed));
           if (now.count() - released_ns < ttl_ns) break;
           unlink_idle(shard, list, front);
-          hand_over_for_freeing(victims, front);
+          hand_over(victims, front);
         }
       }
     }
   }
   const std::size_t expired = victims.size();
-  free_list(victims, FreeReason::expiration);
+  expirations_.fetch_add(expired, std::memory_order_relaxed);
+  give_back_idle(victims);
+  // A segment goes back to the backend once all of it has been unused a TTL.
+  const std::int64_t unused_before = now.count() - ttl_ns;
+  if (unused_before >= 0) {
+    free_empty_segments(static_cast<std::uint64_t>(unused_before) + 1, false);
+  }
   return expired;
 }
 
 std::size_t PoolCore::clear() noexcept {
-  IdleList victims;
+  BlockList victims;
   {
     AllShardsLock all(shards_);
     take_every_idle(victims);
   }
   const std::size_t cleared = victims.size();
-  free_list(victims, FreeReason::clear);
+  give_back_idle(victims);
+  free_empty_segments(std::numeric_limits<std::uint64_t>::max(), false);
   return cleared;
 }
 
@@ -728,39 +893,37 @@ std::uint64_t PoolCore::refresh_completed_timeline() const noexcept {
 }
 
 void PoolCore::reclaim_completed() noexcept {
-  IdleList uncached;
-  const auto now = read_clock();
-  // Ask the device once, before every shard is locked: a driver call under
-  // those locks would stall every thread's hit path.
+  // Ask the device once, before taking the lock: a driver call under it
+  // would stall every thread that releases device buffers.
   const std::uint64_t completed = refresh_completed_timeline();
-  std::size_t reclaimed = 0;
+  BlockList reclaimed;
   std::size_t reclaimed_bytes = 0;
   {
-    AllShardsLock all(shards_);
-    for (auto& shard : shards_) {
-      for (Block* block = shard.pending.front(); block != nullptr;) {
-        Block* next = block->next;
-        if (block->stamp.load(std::memory_order_relaxed) <= completed) {
-          shard.pending.remove(block);
-          shard.pending_bytes -= block->capacity_bytes();
-          ++reclaimed;
-          reclaimed_bytes += block->capacity_bytes();
-          if (caching_enabled_) {
-            push_idle(shard, block, now);
-          } else {
-            hand_over_for_freeing(uncached, block);
-          }
-        }
-        block = next;
+    const std::lock_guard lock(pending_lock_);
+    for (Block* block = pending_.front(); block != nullptr;) {
+      Block* next = block->next;
+      if (block->stamp.load(std::memory_order_relaxed) <= completed) {
+        pending_.remove(block);
+        reclaimed_bytes += block->capacity_bytes();
+        reclaimed.push_back(block);
       }
+      block = next;
     }
   }
-  pending_buffers_.fetch_sub(reclaimed, std::memory_order_relaxed);
+  if (reclaimed.empty()) return;
+  pending_buffers_.fetch_sub(reclaimed.size(), std::memory_order_relaxed);
   pending_bytes_.fetch_sub(reclaimed_bytes, std::memory_order_relaxed);
-  free_list(uncached, FreeReason::after_device_use);
-  if (caching_enabled_ && over_caps(idle_buffers_estimate(), idle_bytes_estimate())) {
-    evict_over_caps();
+  if (!caching_enabled_) {
+    while (Block* block = reclaimed.pop_front()) give_back_one(block, 0, true);
+    return;
   }
+  const auto now = read_clock();
+  Shard& shard = this_thread_shard();
+  {
+    const std::lock_guard lock(shard.lock);
+    while (Block* block = reclaimed.pop_front()) push_idle(shard, block, now);
+  }
+  if (over_caps(idle_buffers_estimate(), idle_bytes_estimate())) evict_over_caps();
 }
 
 PoolMetrics PoolCore::metrics() const {
@@ -786,20 +949,30 @@ PoolMetrics PoolCore::metrics() const {
       result.hits += shard.counters(index).hits;
       result.misses += shard.counters(index).misses;
     }
+    result.hits_carved += shard.hits_carved;
     buffers_in_use += shard.buffers_in_use;
     bytes_in_use += shard.bytes_in_use;
     result.bytes_requested += shard.bytes_requested;
     result.bytes_granted += shard.bytes_granted;
     result.buffers_cached += shard.idle_buffers.load(std::memory_order_relaxed);
     result.bytes_cached += shard.idle_bytes.load(std::memory_order_relaxed);
-    result.buffers_pending_gpu += shard.pending.size();
-    result.bytes_pending_gpu += shard.pending_bytes;
   }
+  result.hits_reused = result.hits - result.hits_carved;
   for (std::size_t index = 0; index <= class_count; ++index) {
     result.size_classes[index].buffers_in_use = to_size(class_in_use[index]);
   }
   result.buffers_in_use = to_size(buffers_in_use);
   result.bytes_in_use = to_size(bytes_in_use);
+  result.buffers_pending_gpu = pending_buffers_.load(std::memory_order_relaxed);
+  result.bytes_pending_gpu = pending_bytes_.load(std::memory_order_relaxed);
+  {
+    const std::lock_guard lock(heap_mutex_);
+    const SegmentHeapStats heap = heap_.stats();
+    result.segments = heap.segments;
+    result.empty_segments = heap.empty_segments;
+    result.bytes_free_in_segments = heap.free_bytes;
+    result.largest_free_block_bytes = heap.largest_free_block_bytes;
+  }
   result.allocations = allocations_.load(std::memory_order_relaxed);
   result.deallocations = deallocations_.load(std::memory_order_relaxed);
   result.evictions = evictions_.load(std::memory_order_relaxed);
@@ -809,6 +982,11 @@ PoolMetrics PoolCore::metrics() const {
   result.peak_bytes_allocated =
       std::max(peak_bytes_.load(std::memory_order_relaxed), result.current_bytes_allocated);
   return result;
+}
+
+std::string PoolCore::check_segments() const {
+  const std::lock_guard lock(heap_mutex_);
+  return heap_.check_invariants();
 }
 
 void PoolCore::reset_peak() noexcept {
@@ -845,6 +1023,7 @@ void BufferPool::reset_peak() noexcept { core_->reset_peak(); }
 std::size_t BufferPool::capacity_for(std::size_t size_bytes) const {
   return core_->capacity_for(size_bytes);
 }
+std::string BufferPool::check_segments() const { return core_->check_segments(); }
 const PoolConfig& BufferPool::config() const noexcept { return core_->config(); }
 Backend& BufferPool::backend() const noexcept { return core_->backend(); }
 

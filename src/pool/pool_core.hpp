@@ -1,10 +1,19 @@
 // PoolCore: the state behind a BufferPool. It outlives the BufferPool while
 // buffers are still referenced, so that their handles stay valid.
+//
+// A request goes through three tiers, cheapest first:
+//   1. the ready cache: idle buffers of its size class, in the calling
+//      thread's shard, then in the other shards (a hit, reused);
+//   2. free space in the segments the pool holds, carved to the request's
+//      size (a hit, carved), after giving idle buffers back to their segments
+//      oldest first when no free block is large enough;
+//   3. a new segment from the backend (a miss).
 #pragma once
 
+#include "pool/block.hpp"
 #include "pool/block_arena.hpp"
 #include "pool/coarse_clock.hpp"
-#include "pool/idle_list.hpp"
+#include "pool/segment_heap.hpp"
 #include "pool/spin_lock.hpp"
 
 #include <bufferpool/buffer.hpp>
@@ -17,6 +26,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -32,7 +42,7 @@ struct ClassCounters {
 /// A size class in one shard: its idle list and counters, on a cache line of
 /// their own so that no two shards ever write the same line.
 struct alignas(64) ClassSlot {
-  IdleList idle;
+  BlockList idle;
   ClassCounters counters;
 };
 
@@ -43,24 +53,22 @@ struct alignas(64) Shard {
   mutable SpinLock lock;  // metrics() locks a shard to read it
   /// One slot per size class, then one for requests above the largest class.
   std::vector<ClassSlot> slots;
-  /// Released while device work still used them, in release order.
-  IdleList pending;
   std::int64_t buffers_in_use = 0;
   std::int64_t bytes_in_use = 0;
   std::uint64_t bytes_requested = 0;
   std::uint64_t bytes_granted = 0;
+  std::uint64_t hits_carved = 0;  // the rest of the hits reused an idle buffer
   /// Release times never decrease within a shard, so that each idle list is
   /// in time order; the release count orders releases within a clock tick.
   std::uint64_t last_release_ns = 0;
   std::uint64_t release_count = 0;
-  std::size_t pending_bytes = 0;
   // Written under the lock; atomic so that limit checks can read them without it.
   std::atomic<std::size_t> idle_buffers{0};
   std::atomic<std::size_t> idle_bytes{0};
 
   [[nodiscard]] unsigned list_count() const noexcept { return static_cast<unsigned>(slots.size()); }
-  [[nodiscard]] IdleList& idle(std::size_t list) noexcept { return slots[list].idle; }
-  [[nodiscard]] const IdleList& idle(std::size_t list) const noexcept { return slots[list].idle; }
+  [[nodiscard]] BlockList& idle(std::size_t list) noexcept { return slots[list].idle; }
+  [[nodiscard]] const BlockList& idle(std::size_t list) const noexcept { return slots[list].idle; }
   [[nodiscard]] ClassCounters& counters(std::size_t list) noexcept { return slots[list].counters; }
   [[nodiscard]] const ClassCounters& counters(std::size_t list) const noexcept {
     return slots[list].counters;
@@ -68,7 +76,7 @@ struct alignas(64) Shard {
 };
 
 /// Locks every shard, in index order, for the slow paths that look across
-/// shards: eviction, cleanup, clear, reclaim, close.
+/// shards: eviction, cleanup, clear, close.
 class AllShardsLock {
  public:
   explicit AllShardsLock(std::vector<Shard>& shards) noexcept : shards_(shards) {
@@ -108,60 +116,93 @@ class PoolCore {
   [[nodiscard]] PoolMetrics metrics() const;
   void reset_peak() noexcept;
   [[nodiscard]] std::size_t capacity_for(std::size_t size_bytes) const;
+  /// SegmentHeap::check_invariants() under the heap lock, for tests.
+  [[nodiscard]] std::string check_segments() const;
 
   [[nodiscard]] const PoolConfig& config() const noexcept { return config_; }
   [[nodiscard]] Backend& backend() const noexcept { return *backend_; }
 
  private:
-  /// Why blocks are freed. Idle blocks carry release stamps, which free_list
-  /// clears; pending and closing blocks carry device timeline values, which
-  /// free_block waits for.
-  enum class FreeReason { eviction, expiration, clear, after_device_use };
+  /// How a request was served.
+  enum class Source { reused, carved, allocated };
 
   /// The pool's clock; the default one is read without a virtual call.
   [[nodiscard]] std::chrono::nanoseconds read_clock() const noexcept {
     return clock_is_coarse_monotonic_ ? coarse_monotonic_now() : clock_.now();
   }
+  [[nodiscard]] static std::uint64_t to_stamp(std::chrono::nanoseconds time) noexcept {
+    return static_cast<std::uint64_t>(std::max<std::int64_t>(time.count(), 0));
+  }
   [[nodiscard]] Shard& this_thread_shard() noexcept;
   [[nodiscard]] unsigned class_index_for(std::size_t size_bytes) const noexcept;
-  [[nodiscard]] std::size_t capacity_of(unsigned class_index,
-                                        std::size_t size_bytes) const noexcept;
+  /// The size of the block carved for a request: rounded up to the granule.
+  [[nodiscard]] std::size_t carve_bytes(std::size_t size_bytes) const noexcept {
+    return (size_bytes + granule_bytes_ - 1) & ~(granule_bytes_ - 1);
+  }
   /// The class index of a request, after checking the request can be served.
   [[nodiscard]] unsigned validated_class_index(std::size_t size_bytes) const;
+  [[nodiscard]] unsigned validated_class_index_slow(std::size_t size_bytes) const;
+  [[nodiscard]] SegmentKind kind_for(std::size_t capacity_bytes) const noexcept {
+    return capacity_bytes <= config_.segments.small_request_max_bytes ? SegmentKind::small
+                                                                      : SegmentKind::large;
+  }
+  /// The size of the segment a request that found no room would get.
+  [[nodiscard]] std::size_t segment_bytes_for(std::size_t capacity_bytes) const noexcept;
 
   Block* take_idle(Shard& shard, unsigned class_index, std::size_t size_bytes) noexcept;
   static void count_handout(Shard& shard, unsigned class_index, std::size_t size_bytes,
-                            std::size_t capacity_bytes, bool hit) noexcept;
-  BufferRef hand_out(Block* block, std::size_t size_bytes, unsigned class_index) noexcept;
+                            std::size_t capacity_bytes, Source source) noexcept;
+  BufferRef hand_out(Block* block, std::size_t size_bytes, unsigned class_index);
   BufferRef get_slow(Shard& shard, unsigned class_index, std::size_t size_bytes);
 
-  Block* allocate_block(std::size_t capacity_bytes, std::size_t size_bytes);
-  /// A backend allocation within memory_limit, retried once after clear() when
-  /// the backend is out of memory.
-  Allocation allocate_within_limits(std::size_t capacity_bytes, std::size_t size_bytes);
-  void reserve_within_memory_limit(std::size_t capacity_bytes, std::size_t size_bytes);
+  /// A block of capacity_bytes from free segment space, or from a new
+  /// segment; `source` says which.
+  Block* carve_or_allocate(std::size_t capacity_bytes, std::size_t size_bytes, Source& source);
+  /// Takes a segment from the backend, within memory_limit, and carves the
+  /// request from it. `exact`: a segment of the request's own size.
+  Block* allocate_segment(std::size_t capacity_bytes, std::size_t size_bytes, bool exact);
+  /// Reserves segment_bytes in held_bytes_ within memory_limit, shrinking the
+  /// segment to capacity_bytes and freeing empty segments and idle buffers
+  /// when that is what it takes. Returns the bytes reserved.
+  std::size_t reserve_segment_bytes(std::size_t segment_bytes, std::size_t capacity_bytes,
+                                    std::size_t size_bytes);
+  /// Whether no arrangement of what the pool holds could make room for
+  /// capacity_bytes under memory_limit: live bytes alone leave too little.
+  [[nodiscard]] bool beyond_memory_limit(std::size_t capacity_bytes) const noexcept;
   [[noreturn]] void throw_out_of_memory(std::size_t capacity_bytes, std::size_t size_bytes,
                                         const char* cause);
-  /// Gives a block's memory back to the backend. `counted_as_freeing`: the
-  /// block was handed over by hand_over_for_freeing().
-  void free_block(Block* block, bool counted_as_freeing) noexcept;
-  /// Under the lock that unlinked it: moves a block to a list to be freed, and
-  /// counts its bytes as being freed until free_block() is done with them.
-  void hand_over_for_freeing(IdleList& victims, Block* block) noexcept;
-  void free_list(IdleList& victims, FreeReason reason) noexcept;
+  [[noreturn]] void throw_bookkeeping_out_of_memory(std::size_t capacity_bytes);
+
+  /// Returns idle blocks (unlinked by hand_over) to their segments' free
+  /// space. Empty segments are kept, or freed at once while closing.
+  void give_back_idle(BlockList& blocks) noexcept;
+  /// Returns one carved block to its segment's free space, once device work
+  /// no longer uses it. `free_empty`: free its segment at once if now empty
+  /// (caching off, closing).
+  void give_back_one(Block* block, std::uint64_t unused_since_ns, bool free_empty) noexcept;
+  /// Frees empty segments: all of them, or those unused since before
+  /// `unused_before_ns`; or only the oldest when `just_one`. Returns how many.
+  std::size_t free_empty_segments(std::uint64_t unused_before_ns, bool just_one) noexcept;
+  void deallocate_segment(const Allocation& allocation) noexcept;
 
   void push_idle(Shard& shard, Block* block, std::chrono::nanoseconds now) noexcept;
   static void unlink_idle(Shard& shard, unsigned list_index, Block* block) noexcept;
   [[nodiscard]] std::size_t idle_buffers_estimate() const noexcept;
   [[nodiscard]] std::size_t idle_bytes_estimate() const noexcept;
   [[nodiscard]] bool over_caps(std::size_t idle_buffers, std::size_t idle_bytes) const noexcept;
-  /// Under an AllShardsLock: unlinks the idle block the eviction policy frees first.
-  Block* unlink_eviction_victim() noexcept;
+  /// Under an AllShardsLock: unlinks the idle block the eviction policy frees
+  /// first, among those of `kind` when `any_kind` is false.
+  Block* unlink_eviction_victim(bool any_kind, SegmentKind kind) noexcept;
   /// GreedyDual-Size priority of an idle block; lower goes first.
   [[nodiscard]] static std::uint64_t size_aware_priority(const Block& block) noexcept;
   void rebase_inflation() noexcept;
   void evict_over_caps() noexcept;
-  bool evict_one() noexcept;
+  /// Gives the first eviction victim back to its segment; false when no idle
+  /// buffer (of that kind) is left.
+  bool evict_one(bool any_kind, SegmentKind kind) noexcept;
+  /// Under the lock that unlinked it: moves an idle block to a list to be
+  /// given back, counting its bytes as being freed until then.
+  void hand_over(BlockList& leaving, Block* block) noexcept;
   [[nodiscard]] bool cleanup_due(std::chrono::nanoseconds now) const noexcept;
   void maybe_cleanup(std::chrono::nanoseconds now) noexcept;
   std::size_t expire(std::chrono::nanoseconds now) noexcept;
@@ -172,8 +213,8 @@ class PoolCore {
 
   static PoolConfig validated(PoolConfig config);
   void note_allocated() noexcept;
-  /// Under an AllShardsLock: hands every idle block over for freeing.
-  void take_every_idle(IdleList& victims) noexcept;
+  /// Under an AllShardsLock: unlinks every idle block into `leaving`.
+  void take_every_idle(BlockList& leaving) noexcept;
   void stop_background_cleanup() noexcept;
   void drop_close_token() noexcept;
   void run_background_cleanup(const std::stop_token& stop);
@@ -183,7 +224,9 @@ class PoolCore {
   Clock& clock_;
   bool clock_is_coarse_monotonic_;
   bool caching_enabled_;
+  std::size_t granule_bytes_;
   std::size_t max_request_bytes_;
+  std::size_t max_live_segments_;
   std::vector<std::size_t> class_capacities_;
   /// For k = bit_width(n - 1): the first class larger than 2^(k-1).
   std::vector<unsigned> first_class_for_width_;
@@ -191,13 +234,23 @@ class PoolCore {
   std::size_t shard_mask_;
   BlockArena blocks_;
 
-  // Slow-path counters: touched only on a miss, a free or a cleanup.
-  std::atomic<std::size_t> held_bytes_{0};
-  std::atomic<std::size_t> held_buffers_{0};
-  std::atomic<std::size_t> peak_bytes_{0};
+  /// Segments and their free space. Taken alone: never while a shard lock or
+  /// the pending lock is held.
+  mutable std::mutex heap_mutex_;
+  SegmentHeap heap_{blocks_};
+
+  /// Buffers released while device work still used them. Reclaiming them
+  /// takes this lock alone, not every shard's.
+  SpinLock pending_lock_;
+  BlockList pending_;
   std::atomic<std::size_t> pending_buffers_{0};
   std::atomic<std::size_t> pending_bytes_{0};
-  /// Bytes unlinked from the idle lists and not yet given back to the backend.
+
+  // Slow-path counters: touched only on a miss, a carve, a free or a cleanup.
+  std::atomic<std::size_t> held_bytes_{0};    ///< segment bytes, reserved or allocated
+  std::atomic<std::size_t> held_buffers_{0};  ///< carved blocks: in use, pending or idle
+  std::atomic<std::size_t> peak_bytes_{0};
+  /// Idle bytes unlinked from the ready cache and not yet back in a segment.
   std::atomic<std::size_t> freeing_bytes_{0};
   std::atomic<std::uint64_t> allocations_{0};
   std::atomic<std::uint64_t> deallocations_{0};
@@ -214,7 +267,7 @@ class PoolCore {
   bool closing_ = false;
   std::atomic<std::size_t> close_tokens_{0};
   /// Releases doing work on the pool after their shard lock (eviction,
-  /// cleanup, a free with caching off); close() waits for them.
+  /// cleanup, a free with caching off, a pending push); close() waits for them.
   std::atomic<std::size_t> releases_in_flight_{0};
   std::unique_ptr<PoolCore> self_;
 

@@ -1,0 +1,129 @@
+// Block, the pool's record of one range of a segment (a buffer, or free
+// space), and BlockList, an intrusive list of blocks: no allocation to push or
+// pop, so the hit path allocates nothing.
+#pragma once
+
+#include <bufferpool/backend.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace bufferpool::detail {
+
+struct Segment;
+
+/// One range of a segment, 64 bytes, one cache line. A block is in one of
+/// four states: in use (held by handles), idle (in a ready cache), pending
+/// (released while device work still uses it), or free (segment space not
+/// carved into a buffer). Its fields mean different things in each state, so
+/// that every state fits one line.
+struct alignas(64) Block {
+  /// Offsets and capacities are kept in units of this many bytes; buffers are
+  /// carved at multiples of it, so nothing is lost.
+  static constexpr unsigned kUnitShift = 6;
+  static constexpr std::size_t kUnitBytes = std::size_t{1} << kUnitShift;
+  /// 32 bits of units each: segments and buffers up to 256 GiB - 64 B.
+  static constexpr std::size_t kMaxSizeBytes = ((std::size_t{1} << 32) - 1) << kUnitShift;
+  static constexpr unsigned kClassShift = 48;
+  static constexpr std::uint64_t kSizeMask = (std::uint64_t{1} << kClassShift) - 1;
+  /// The class field of a free block.
+  static constexpr unsigned kFreeClass = 0xFFFF;
+
+  Segment* segment = nullptr;
+  /// Low 32 bits: offset in the segment; high 32 bits: capacity; both in units.
+  std::uint64_t extent = 0;
+  /// High 16 bits: size class index, or kFreeClass. Low 48 bits: in use, the
+  /// bytes asked for; idle, the eviction rank (the shard's release count under
+  /// EvictionPolicy::oldest_first, the pool's inflation under size_aware).
+  std::uint64_t size_and_class = std::uint64_t{kFreeClass} << kClassShift;
+  /// In use or pending: the device timeline value of the last work that used
+  /// it (0: none). Idle: its release time in clock nanoseconds.
+  std::atomic<std::uint64_t> stamp{0};
+  /// Neighbours in the segment, by address, whatever their state.
+  Block* lower = nullptr;
+  Block* upper = nullptr;
+  union {
+    /// In use: low 32 bits references (handles + explicit increments), high
+    /// 32 bits the explicit increments among them. Accessed through refs().
+    std::uint64_t reference_word;
+    /// Idle, pending or free: the previous block of its list.
+    Block* prev;
+  };
+  Block* next = nullptr;
+
+  Block() noexcept : prev(nullptr) {}
+
+  [[nodiscard]] std::atomic_ref<std::uint64_t> refs() noexcept {
+    return std::atomic_ref<std::uint64_t>(reference_word);
+  }
+
+  [[nodiscard]] std::size_t offset_bytes() const noexcept {
+    return static_cast<std::size_t>(extent & 0xFFFFFFFFU) << kUnitShift;
+  }
+  [[nodiscard]] std::size_t capacity_bytes() const noexcept {
+    return static_cast<std::size_t>(extent >> 32) << kUnitShift;
+  }
+  [[nodiscard]] std::size_t end_bytes() const noexcept {
+    return offset_bytes() + capacity_bytes();
+  }
+  void set_extent(std::size_t offset_bytes, std::size_t capacity_bytes) noexcept {
+    extent = (std::uint64_t{capacity_bytes >> kUnitShift} << 32) | (offset_bytes >> kUnitShift);
+  }
+
+  [[nodiscard]] std::size_t size_bytes() const noexcept { return size_and_class & kSizeMask; }
+  [[nodiscard]] unsigned class_index() const noexcept {
+    return static_cast<unsigned>(size_and_class >> kClassShift);
+  }
+  [[nodiscard]] bool is_free() const noexcept { return class_index() == kFreeClass; }
+  void set_size(std::size_t size_bytes, unsigned class_index) noexcept {
+    size_and_class = (std::uint64_t{class_index} << kClassShift) | size_bytes;
+  }
+  void mark_free() noexcept { size_and_class = std::uint64_t{kFreeClass} << kClassShift; }
+  [[nodiscard]] std::uint64_t eviction_rank() const noexcept { return size_and_class & kSizeMask; }
+  void set_eviction_rank(std::uint64_t rank) noexcept {
+    size_and_class = (size_and_class & ~kSizeMask) | (rank & kSizeMask);
+  }
+};
+static_assert(sizeof(Block) == 64, "a Block is one cache line of bookkeeping");
+
+/// Blocks in insertion order: the back is the newest.
+class BlockList {
+ public:
+  [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] Block* front() const noexcept { return head_; }
+  [[nodiscard]] Block* back() const noexcept { return tail_; }
+
+  void push_back(Block* block) noexcept {
+    block->prev = tail_;
+    block->next = nullptr;
+    if (tail_ != nullptr) {
+      tail_->next = block;
+    } else {
+      head_ = block;
+    }
+    tail_ = block;
+    ++size_;
+  }
+
+  void remove(Block* block) noexcept {
+    (block->prev != nullptr ? block->prev->next : head_) = block->next;
+    (block->next != nullptr ? block->next->prev : tail_) = block->prev;
+    block->prev = block->next = nullptr;
+    --size_;
+  }
+
+  Block* pop_front() noexcept {
+    Block* block = head_;
+    if (block != nullptr) remove(block);
+    return block;
+  }
+
+ private:
+  Block* head_ = nullptr;
+  Block* tail_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+}  // namespace bufferpool::detail
