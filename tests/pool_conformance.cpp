@@ -388,6 +388,25 @@ TEST_P(PoolConformance, CleanupFreesIdleBuffersAndSegmentsUnusedForTheTtlAndNoOt
   EXPECT_EQ(backend->live_allocations(), 0U) << "all of the segment unused for 10 s: it goes";
 }
 
+TEST_P(PoolConformance, ABufferReleasedAgainAndAgainNeverExpiresBeforeItsTtl) {
+  auto settings = config();
+  settings.ttl = seconds{10};
+  BufferPool pool(backend, settings);
+  pool.get_buffer(100).reset();
+  // Hits whose releases mostly read no clock: each counts as released at the
+  // pool's next clock reading, never earlier than it was.
+  for (int second = 1; second <= 20; ++second) {
+    clock->advance(seconds{1});
+    pool.get_buffer(100).reset();
+  }
+  EXPECT_EQ(pool.cleanup(), 0U) << "released just now";
+  clock->advance(seconds{10} - milliseconds{1});
+  EXPECT_EQ(pool.cleanup(), 0U) << "1 ms short of its TTL";
+  clock->advance(milliseconds{1});
+  EXPECT_EQ(pool.cleanup(), 1U);
+  EXPECT_EQ(pool.metrics().hits_reused, 20U);
+}
+
 TEST_P(PoolConformance, AnEmptySegmentStaysUntilItHasBeenUnusedForTheTtl) {
   auto settings = config();
   settings.ttl = seconds{10};

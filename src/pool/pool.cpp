@@ -281,9 +281,8 @@ BUFFERPOOL_HOT void PoolCore::unlink_idle(Shard& shard, unsigned list_index,
 }
 
 BUFFERPOOL_HOT void PoolCore::push_idle(Shard& shard, Block* block,
-                                        std::chrono::nanoseconds now) noexcept {
-  shard.last_release_ns = std::max(to_stamp(now), shard.last_release_ns);
-  block->stamp.store(shard.last_release_ns, std::memory_order_relaxed);
+                                        std::uint64_t release_stamp) noexcept {
+  block->stamp.store(release_stamp, std::memory_order_relaxed);
   block->set_eviction_rank(config_.eviction == EvictionPolicy::size_aware
                                ? inflation_.load(std::memory_order_relaxed)
                                : ++shard.release_count);
@@ -292,6 +291,20 @@ BUFFERPOOL_HOT void PoolCore::push_idle(Shard& shard, Block* block,
                            std::memory_order_relaxed);
   shard.idle_bytes.store(shard.idle_bytes.load(std::memory_order_relaxed) + block->capacity_bytes(),
                          std::memory_order_relaxed);
+}
+
+void PoolCore::stamp_releases(Shard& shard, std::chrono::nanoseconds now) noexcept {
+  // Unstamped blocks are the newest of each list: walk from the back. Stamps
+  // never decrease within a shard, so each list stays in time order.
+  shard.last_release_stamp = std::max(to_stamp(now) + 1, shard.last_release_stamp);
+  for (auto& slot : shard.slots) {
+    for (Block* block = slot.idle.back();
+         block != nullptr && block->stamp.load(std::memory_order_relaxed) == 0;
+         block = block->prev) {
+      block->stamp.store(shard.last_release_stamp, std::memory_order_relaxed);
+    }
+  }
+  shard.releases_until_clock = kReleasesPerClockRead;
 }
 
 BUFFERPOOL_HOT void PoolCore::count_handout(Shard& shard, unsigned class_index,
@@ -339,7 +352,15 @@ BufferRef PoolCore::get(std::size_t size_bytes) {
 }
 
 BufferRef PoolCore::get_slow(Shard& shard, unsigned class_index, std::size_t size_bytes) {
-  maybe_cleanup(read_clock());
+  const auto now = read_clock();
+  if (caching_enabled_) {
+    const std::lock_guard lock(shard.lock);
+    stamp_releases(shard, now);
+    // A miss is slow anyway: its buffer's release reads the clock too, so
+    // that a buffer got and released once has an exact TTL.
+    shard.releases_until_clock = 1;
+  }
+  maybe_cleanup(now);
   if (pending_buffers_.load(std::memory_order_relaxed) > 0) reclaim_completed();
   if (caching_enabled_) {
     // Another thread may have released what this one needs: look in every
@@ -597,11 +618,13 @@ void PoolCore::give_back_one(Block* block, std::uint64_t unused_since_ns,
 }
 
 void PoolCore::give_back_idle(BlockList& blocks) noexcept {
+  const std::uint64_t now_stamp = blocks.empty() ? 0 : to_stamp(read_clock());
   while (Block* block = blocks.pop_front()) {
-    // An idle block's stamp is its release time: when it was last used.
-    const std::uint64_t released_ns = block->stamp.exchange(0, std::memory_order_relaxed);
+    // An idle block's stamp is its release time plus one (0: released after
+    // its shard last read the clock, so no earlier than that).
+    const std::uint64_t stamp = block->stamp.exchange(0, std::memory_order_relaxed);
     const std::size_t capacity_bytes = block->capacity_bytes();
-    give_back_one(block, released_ns, closing_);
+    give_back_one(block, stamp != 0 ? stamp - 1 : now_stamp, closing_);
     freeing_bytes_.fetch_sub(capacity_bytes, std::memory_order_relaxed);
   }
 }
@@ -634,8 +657,9 @@ std::size_t PoolCore::free_empty_segments(std::uint64_t unused_before_ns, bool j
 void PoolCore::release(Block* block) noexcept {
   const std::uint64_t device_use = block->stamp.load(std::memory_order_relaxed);
   const bool device_busy = device_use != 0 && !timeline_reached(device_use);
-  const auto now = caching_enabled_ && !device_busy ? read_clock() : std::chrono::nanoseconds{0};
   const std::size_t capacity_bytes = block->capacity_bytes();
+  std::chrono::nanoseconds now{0};
+  bool read_the_clock = false;
   Shard& shard = this_thread_shard();
   enum class Outcome { cached, cached_then_maintain, pending, freed, freed_after_close } outcome{};
   {
@@ -650,13 +674,22 @@ void PoolCore::release(Block* block) noexcept {
     } else if (!caching_enabled_) {
       outcome = Outcome::freed;
     } else {
-      push_idle(shard, block, now);
+      // The release time is read from the clock only every few releases; the
+      // blocks released since are stamped with that reading (see
+      // stamp_releases), so most releases read no clock.
+      push_idle(shard, block, 0);
+      if (--shard.releases_until_clock == 0) [[unlikely]] {
+        now = read_clock();
+        read_the_clock = true;
+        stamp_releases(shard, now);
+      }
       // Held counts live buffers too, so it settles most releases without
       // reading the other shards; the idle counts decide the rest.
       const bool over = over_caps(held_buffers_.load(std::memory_order_relaxed),
                                   held_bytes_.load(std::memory_order_relaxed)) &&
                         over_caps(idle_buffers_estimate(), idle_bytes_estimate());
-      outcome = over || cleanup_due(now) ? Outcome::cached_then_maintain : Outcome::cached;
+      outcome = over || (read_the_clock && cleanup_due(now)) ? Outcome::cached_then_maintain
+                                                             : Outcome::cached;
     }
     // Work after the lock that uses the pool must finish before the pool can
     // go: close() waits for these, and it cannot start one itself, since it
@@ -680,7 +713,7 @@ void PoolCore::release(Block* block) noexcept {
     }
     case Outcome::cached_then_maintain:
       evict_over_caps();  // rechecks the caps under every shard lock
-      maybe_cleanup(now);
+      if (read_the_clock) maybe_cleanup(now);
       releases_in_flight_.fetch_sub(1, std::memory_order_release);
       break;
     case Outcome::freed:
@@ -741,9 +774,11 @@ Block* PoolCore::unlink_eviction_victim(bool any_kind, SegmentKind kind) noexcep
       const bool whole_list = size_aware && list + 1 == shard.list_count();
       for (Block* block = shard.idle(list).front(); block != nullptr; block = block->next) {
         if (!any_kind && block->segment->kind != kind) continue;
-        const std::uint64_t released_ns = block->stamp.load(std::memory_order_relaxed);
-        const auto key = size_aware ? std::pair{size_aware_priority(*block), released_ns}
-                                    : std::pair{released_ns, block->eviction_rank()};
+        // Unstamped: released after its shard last read the clock, the newest.
+        const std::uint64_t stamp = block->stamp.load(std::memory_order_relaxed);
+        const std::uint64_t released = stamp == 0 ? std::numeric_limits<std::uint64_t>::max() : stamp;
+        const auto key = size_aware ? std::pair{size_aware_priority(*block), released}
+                                    : std::pair{released, block->eviction_rank()};
         if (victim == nullptr || key < victim_key) {
           victim = block;
           victim_key = key;
@@ -844,10 +879,13 @@ std::size_t PoolCore::expire(std::chrono::nanoseconds now) noexcept {
   {
     AllShardsLock all(shards_);
     for (auto& shard : shards_) {
+      // Blocks released since the shard last read the clock are younger than
+      // now: they get now as their release time, and stay.
+      stamp_releases(shard, now);
       for (unsigned list = 0; list < shard.list_count(); ++list) {
         while (Block* front = shard.idle(list).front()) {
           const auto released_ns =
-              static_cast<std::int64_t>(front->stamp.load(std::memory_order_relaxed));
+              static_cast<std::int64_t>(front->stamp.load(std::memory_order_relaxed) - 1);
           if (now.count() - released_ns < ttl_ns) break;
           unlink_idle(shard, list, front);
           hand_over(victims, front);
@@ -921,7 +959,8 @@ void PoolCore::reclaim_completed() noexcept {
   Shard& shard = this_thread_shard();
   {
     const std::lock_guard lock(shard.lock);
-    while (Block* block = reclaimed.pop_front()) push_idle(shard, block, now);
+    stamp_releases(shard, now);
+    while (Block* block = reclaimed.pop_front()) push_idle(shard, block, shard.last_release_stamp);
   }
   if (over_caps(idle_buffers_estimate(), idle_bytes_estimate())) evict_over_caps();
 }

@@ -32,6 +32,9 @@
 
 namespace bufferpool::detail {
 
+/// See PoolCore::stamp_releases.
+inline constexpr std::uint32_t kReleasesPerClockRead = 16;
+
 /// Counters of one size class in one shard, written under the shard's lock.
 struct ClassCounters {
   std::uint64_t hits = 0;
@@ -58,10 +61,13 @@ struct alignas(64) Shard {
   std::uint64_t bytes_requested = 0;
   std::uint64_t bytes_granted = 0;
   std::uint64_t hits_carved = 0;  // the rest of the hits reused an idle buffer
-  /// Release times never decrease within a shard, so that each idle list is
-  /// in time order; the release count orders releases within a clock tick.
-  std::uint64_t last_release_ns = 0;
+  /// Release stamps (clock nanoseconds + 1) never decrease within a shard, so
+  /// that each idle list is in time order; the release count orders releases
+  /// within a clock reading.
+  std::uint64_t last_release_stamp = 0;
   std::uint64_t release_count = 0;
+  /// Releases left before one reads the clock (see PoolCore::stamp_releases).
+  std::uint32_t releases_until_clock = 1;
   // Written under the lock; atomic so that limit checks can read them without it.
   std::atomic<std::size_t> idle_buffers{0};
   std::atomic<std::size_t> idle_bytes{0};
@@ -185,7 +191,17 @@ class PoolCore {
   std::size_t free_empty_segments(std::uint64_t unused_before_ns, bool just_one) noexcept;
   void deallocate_segment(const Allocation& allocation) noexcept;
 
-  void push_idle(Shard& shard, Block* block, std::chrono::nanoseconds now) noexcept;
+  /// Adds a released block to its class list with a release stamp: the
+  /// release time + 1, or 0 for "released after the shard last read the
+  /// clock", which stamp_releases() fills in later.
+  void push_idle(Shard& shard, Block* block, std::uint64_t release_stamp) noexcept;
+  /// Under the shard's lock: gives every unstamped idle block of the shard
+  /// the release time `now`. A release reads the clock only every
+  /// kReleasesPerClockRead releases of its shard (a clock read costs as much
+  /// as the rest of a hit); the blocks released in between count as released
+  /// at the next reading: on that release, on a miss, a reclaim or a cleanup
+  /// of the pool. Their TTL so starts up to that much late, never early.
+  void stamp_releases(Shard& shard, std::chrono::nanoseconds now) noexcept;
   static void unlink_idle(Shard& shard, unsigned list_index, Block* block) noexcept;
   [[nodiscard]] std::size_t idle_buffers_estimate() const noexcept;
   [[nodiscard]] std::size_t idle_bytes_estimate() const noexcept;
