@@ -9,6 +9,7 @@
 #include <bit>
 #include <limits>
 #include <new>
+#include <span>
 #include <sstream>
 #include <utility>
 
@@ -56,6 +57,11 @@ BUFFERPOOL_HOT bool reusable_for(std::size_t capacity_bytes, std::size_t size_by
 
 /// Idle buffers of a class looked at, newest first, before going to the segments.
 constexpr unsigned kReuseCandidates = 8;
+
+/// Priorities are fixed point: 1/capacity is 2^36 / capacity units.
+constexpr std::uint64_t kPriorityOne = std::uint64_t{1} << 36;
+/// The inflation is rebased before it can overflow the 48 bits a Block keeps.
+constexpr std::uint64_t kInflationRebaseAt = std::uint64_t{1} << 47;
 
 }  // namespace
 
@@ -660,6 +666,7 @@ void PoolCore::release(Block* block) noexcept {
   const std::size_t capacity_bytes = block->capacity_bytes();
   std::chrono::nanoseconds now{0};
   bool read_the_clock = false;
+  BlockList evicted;
   Shard& shard = this_thread_shard();
   enum class Outcome { cached, cached_then_maintain, pending, freed, freed_after_close } outcome{};
   {
@@ -684,12 +691,21 @@ void PoolCore::release(Block* block) noexcept {
         stamp_releases(shard, now);
       }
       // Held counts live buffers too, so it settles most releases without
-      // reading the other shards; the idle counts decide the rest.
-      const bool over = over_caps(held_buffers_.load(std::memory_order_relaxed),
-                                  held_bytes_.load(std::memory_order_relaxed)) &&
-                        over_caps(idle_buffers_estimate(), idle_bytes_estimate());
-      outcome = over || (read_the_clock && cleanup_due(now)) ? Outcome::cached_then_maintain
-                                                             : Outcome::cached;
+      // reading the other shards; the idle counts decide the rest. Past a
+      // cap, the releasing thread's own oldest idle buffers go, under the
+      // lock it holds; only when it has none left are the others' looked at.
+      bool over = over_caps(held_buffers_.load(std::memory_order_relaxed),
+                            held_bytes_.load(std::memory_order_relaxed)) &&
+                  over_caps(idle_buffers_estimate(), idle_bytes_estimate());
+      while (over) {
+        Block* victim = unlink_eviction_victim({&shard, 1}, true, SegmentKind::small);
+        if (victim == nullptr) break;
+        hand_over(evicted, victim);
+        over = over_caps(idle_buffers_estimate(), idle_bytes_estimate());
+      }
+      outcome = over || !evicted.empty() || (read_the_clock && cleanup_due(now))
+                    ? Outcome::cached_then_maintain
+                    : Outcome::cached;
     }
     // Work after the lock that uses the pool must finish before the pool can
     // go: close() waits for these, and it cannot start one itself, since it
@@ -712,7 +728,15 @@ void PoolCore::release(Block* block) noexcept {
       break;
     }
     case Outcome::cached_then_maintain:
-      evict_over_caps();  // rechecks the caps under every shard lock
+      evictions_.fetch_add(evicted.size(), std::memory_order_relaxed);
+      give_back_idle(evicted);
+      // Still over: other threads' idle buffers (rechecked under every shard lock).
+      if (over_caps(idle_buffers_estimate(), idle_bytes_estimate())) {
+        evict_over_caps();
+      } else if (inflation_.load(std::memory_order_relaxed) >= kInflationRebaseAt) {
+        const AllShardsLock all(shards_);
+        rebase_inflation_if_due();
+      }
       if (read_the_clock) maybe_cleanup(now);
       releases_in_flight_.fetch_sub(1, std::memory_order_release);
       break;
@@ -744,20 +768,13 @@ std::size_t PoolCore::idle_bytes_estimate() const noexcept {
   return total;
 }
 
-namespace {
-
-/// Priorities are fixed point: 1/capacity is 2^36 / capacity units.
-constexpr std::uint64_t kPriorityOne = std::uint64_t{1} << 36;
-/// The inflation is rebased before it can overflow the 48 bits a Block keeps.
-constexpr std::uint64_t kInflationRebaseAt = std::uint64_t{1} << 47;
-
-}  // namespace
 
 std::uint64_t PoolCore::size_aware_priority(const Block& block) noexcept {
   return block.eviction_rank() + kPriorityOne / block.capacity_bytes();
 }
 
-Block* PoolCore::unlink_eviction_victim(bool any_kind, SegmentKind kind) noexcept {
+Block* PoolCore::unlink_eviction_victim(std::span<Shard> shards, bool any_kind,
+                                        SegmentKind kind) noexcept {
   // Within a class list blocks are in release order, and under size_aware
   // share a capacity to within an eighth, so the list's first block of the
   // kind asked for is its candidate.
@@ -767,7 +784,7 @@ Block* PoolCore::unlink_eviction_victim(bool any_kind, SegmentKind kind) noexcep
   Block* victim = nullptr;
   // oldest_first: (release time, release count); size_aware: (priority, release time).
   std::pair<std::uint64_t, std::uint64_t> victim_key;
-  for (auto& shard : shards_) {
+  for (auto& shard : shards) {
     for (unsigned list = 0; list < shard.list_count(); ++list) {
       // Above the largest class capacities differ, so under size_aware every
       // block of that list is a candidate (the list is short: large buffers).
@@ -794,9 +811,12 @@ Block* PoolCore::unlink_eviction_victim(bool any_kind, SegmentKind kind) noexcep
   const std::uint64_t priority = victim_key.first;
   if (size_aware && priority > inflation_.load(std::memory_order_relaxed)) {
     inflation_.store(priority, std::memory_order_relaxed);
-    if (priority >= kInflationRebaseAt) rebase_inflation();
   }
   return victim;
+}
+
+void PoolCore::rebase_inflation_if_due() noexcept {
+  if (inflation_.load(std::memory_order_relaxed) >= kInflationRebaseAt) rebase_inflation();
 }
 
 void PoolCore::rebase_inflation() noexcept {
@@ -822,10 +842,11 @@ void PoolCore::evict_over_caps() noexcept {
   BlockList victims;
   {
     AllShardsLock all(shards_);
+    rebase_inflation_if_due();
     std::size_t idle_buffers = idle_buffers_estimate();
     std::size_t idle_bytes = idle_bytes_estimate();
     while (over_caps(idle_buffers, idle_bytes)) {
-      Block* block = unlink_eviction_victim(true, SegmentKind::small);
+      Block* block = unlink_eviction_victim(shards_, true, SegmentKind::small);
       if (block == nullptr) break;
       --idle_buffers;
       idle_bytes -= block->capacity_bytes();
@@ -840,7 +861,8 @@ bool PoolCore::evict_one(bool any_kind, SegmentKind kind) noexcept {
   BlockList victims;
   {
     AllShardsLock all(shards_);
-    if (Block* block = unlink_eviction_victim(any_kind, kind)) {
+    rebase_inflation_if_due();
+    if (Block* block = unlink_eviction_victim(shards_, any_kind, kind)) {
       hand_over(victims, block);
     }
   }

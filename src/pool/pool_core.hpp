@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -206,11 +207,16 @@ class PoolCore {
   [[nodiscard]] std::size_t idle_buffers_estimate() const noexcept;
   [[nodiscard]] std::size_t idle_bytes_estimate() const noexcept;
   [[nodiscard]] bool over_caps(std::size_t idle_buffers, std::size_t idle_bytes) const noexcept;
-  /// Under an AllShardsLock: unlinks the idle block the eviction policy frees
-  /// first, among those of `kind` when `any_kind` is false.
-  Block* unlink_eviction_victim(bool any_kind, SegmentKind kind) noexcept;
+  /// Under the locks of `shards`: unlinks the idle block of those shards that
+  /// the eviction policy frees first, among those of `kind` when `any_kind`
+  /// is false.
+  Block* unlink_eviction_victim(std::span<Shard> shards, bool any_kind,
+                                SegmentKind kind) noexcept;
   /// GreedyDual-Size priority of an idle block; lower goes first.
   [[nodiscard]] static std::uint64_t size_aware_priority(const Block& block) noexcept;
+  /// Under an AllShardsLock: rebases once the inflation nears the 48 bits a
+  /// Block keeps (evictions under one shard's lock only raise it).
+  void rebase_inflation_if_due() noexcept;
   void rebase_inflation() noexcept;
   void evict_over_caps() noexcept;
   /// Gives the first eviction victim back to its segment; false when no idle
