@@ -1,7 +1,9 @@
 // Google Benchmark micro-benchmarks of the pool on the host backend: the hit
-// path (get + release of a cached buffer), the miss path (caching off: a
-// backend allocation and free per request) and malloc + free for scale, per
-// size class, with 1, 2 and 4 threads on one pool.
+// path (get + release of a cached buffer), the carve path (a request the
+// ready cache cannot serve, carved from segment space, and a buffer given
+// back to its segment), the miss path (caching off: a backend allocation and
+// free per request) and malloc + free for scale, per size class, with 1, 2
+// and 4 threads on one pool.
 //
 //   build-bench/bench/bufferpool_microbench --benchmark_filter=HitPath
 #include <bufferpool/bufferpool.hpp>
@@ -34,6 +36,27 @@ void BM_HitPath(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+void BM_CarvePath(benchmark::State& state) {
+  // One idle buffer kept: each iteration reuses it, carves a second one from
+  // the segment, and on release gives the older back to its segment, where it
+  // merges with the free space: one carve and one give-back, plus a hit.
+  bufferpool::PoolConfig config;
+  config.max_pool_size = 1;
+  bufferpool::BufferPool pool(bufferpool::make_host_backend(), config);
+  const auto size = static_cast<std::size_t>(state.range(0));
+  pool.get_buffer(size).reset();
+  for (auto _ : state) {
+    bufferpool::BufferRef reused = pool.get_buffer(size);
+    bufferpool::BufferRef carved = pool.get_buffer(size);
+    benchmark::DoNotOptimize(reused);
+    benchmark::DoNotOptimize(carved);
+  }
+  const auto metrics = pool.metrics();
+  state.counters["carves"] = static_cast<double>(metrics.hits_carved);
+  state.counters["backend_allocations"] = static_cast<double>(metrics.allocations);
+  state.SetItemsProcessed(state.iterations());
+}
+
 void BM_MissPath(benchmark::State& state) {
   bufferpool::BufferPool& pool = pool_with(0);
   const auto size = static_cast<std::size_t>(state.range(0));
@@ -62,6 +85,7 @@ BENCHMARK(BM_HitPath)
     ->Range(kSmallestClass, kLargestClass)
     ->ThreadRange(1, 4)
     ->UseRealTime();
+BENCHMARK(BM_CarvePath)->RangeMultiplier(4)->Range(kSmallestClass, std::int64_t{1} << 20);
 BENCHMARK(BM_MissPath)
     ->RangeMultiplier(4)
     ->Range(kSmallestClass, kLargestClass)
