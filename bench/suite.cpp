@@ -48,9 +48,13 @@ Report run_all(const BenchOptions& options, std::ostream& table) {
     void (*function)(const BenchOptions&, Report&);
   };
   const Section sections[] = {
-      {"workloads", run_workload_section},       {"host", run_host_allocation_section},
-      {"vulkan", run_vulkan_allocation_section}, {"end_to_end", run_end_to_end_section},
-      {"bookkeeping", run_bookkeeping_section},  {"threads", run_thread_section},
+      {"workloads", run_workload_section},
+      {"host", run_host_allocation_section},
+      {"vulkan", run_vulkan_allocation_section},
+      {"end_to_end", run_end_to_end_section},
+      {"bookkeeping", run_bookkeeping_section},
+      {"threads", run_thread_section},
+      {"traces", run_trace_section},
   };
   for (const Section& section : sections) {
     if (options.runs(section.name)) {
@@ -59,7 +63,7 @@ Report run_all(const BenchOptions& options, std::ostream& table) {
     }
   }
 
-  table << "\nTargets (issue 4):\n";
+  table << "\nTargets (issues 4 and 8):\n";
   Json targets = Json::array();
   for (const Target& target : report.targets) {
     table << "  " << (target.pass ? "PASS" : "MISS") << "  " << target.name << ": "

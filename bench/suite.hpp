@@ -21,7 +21,7 @@ struct BenchOptions {
   /// (each allocator preloaded into its own process).
   std::string self_path;
   /// Sections to skip, by name ("workloads", "host", "threads",
-  /// "bookkeeping", "vulkan", "end_to_end").
+  /// "bookkeeping", "vulkan", "end_to_end", "traces").
   std::vector<std::string> skip;
 
   [[nodiscard]] bool runs(const std::string& section) const;
@@ -55,6 +55,8 @@ void run_thread_section(const BenchOptions& options, Report& report);
 void run_bookkeeping_section(const BenchOptions& options, Report& report);
 void run_vulkan_allocation_section(const BenchOptions& options, Report& report);
 void run_end_to_end_section(const BenchOptions& options, Report& report);
+/// Replays the real model traces of bench/traces/ (or $BUFFERPOOL_TRACES_DIR).
+void run_trace_section(const BenchOptions& options, Report& report);
 
 /// The host allocator comparison's child process: times a pool hit, the
 /// caching-off path and the process's malloc + free for every size class,

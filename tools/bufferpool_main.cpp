@@ -25,13 +25,15 @@ constexpr const char* kUsage =
     "  --quick         a short run (under a minute on a 2-core machine)\n"
     "  --out DIR       write DIR/bench.json, DIR/table.txt and PNG plots\n"
     "  --skip SECTION  leave out a section: workloads, host, vulkan, end_to_end,\n"
-    "                  bookkeeping, threads (repeatable)\n"
+    "                  bookkeeping, threads, traces (repeatable)\n"
     "  --seed N        seed of the generated workloads (default 42)\n"
     "  --no-plots      do not run the plotting script\n"
     "\n"
     "The plots need python3 with matplotlib (Debian: python3-matplotlib), run as\n"
     "BUFFERPOOL_PYTHON or /usr/bin/python3; the script is found through\n"
-    "BUFFERPOOL_PLOT_SCRIPT, the source tree or the installed share folder.\n";
+    "BUFFERPOOL_PLOT_SCRIPT, the source tree or the installed share folder.\n"
+    "The traces section replays every .csv in BUFFERPOOL_TRACES_DIR, else\n"
+    "bench/traces in the source tree, else the installed share folder's traces.\n";
 
 /// Writes everything to two stream buffers: the terminal and a copy.
 class TeeBuffer final : public std::streambuf {
