@@ -50,8 +50,9 @@ struct ManagerOptions {
   ///       return std::make_shared<CountingBackend>(std::move(device));
   ///     };
   ///
-  /// The wrapper must hand back its upstream's allocations unchanged, as the
-  /// adaptors in backend_adaptors.hpp do. Staging buffers (device-local
+  /// The wrapper must hand back its upstream's allocations unchanged, and
+  /// report its buffer_alignment_bytes(), as the adaptors in
+  /// backend_adaptors.hpp do. Staging buffers (device-local
   /// placement only) are not wrapped.
   std::function<std::shared_ptr<Backend>(std::shared_ptr<Backend>)> backend_adaptor;
 };
@@ -214,7 +215,13 @@ class ComputeManager {
     return create_buffer(std::span<const T>(data));
   }
   /// A buffer of size_bytes from the pool; its contents are unspecified (a
-  /// reused buffer holds what its last user left).
+  /// reused buffer holds what its last user left) unless
+  /// PoolConfig::zero_on_reuse is on, when it holds zeros.
+  ///
+  /// On Vulkan the buffer is a range of a larger segment shared with other
+  /// buffers; dispatches and copies bind exactly that range (offset_bytes(),
+  /// size()). Vulkan code of your own gets it from vulkan_buffer_range()
+  /// (<bufferpool/vulkan_buffer_range.hpp>).
   [[nodiscard]] BufferRef create_buffer(std::size_t size_bytes);
 
   /// Copies `data` into the start of `buffer`, after any submitted work.

@@ -1,8 +1,10 @@
-// The Vulkan backend: VkBuffer + VkDeviceMemory from a chosen Vulkan device,
-// with a timeline semaphore as the pool's device timeline.
+// The Vulkan backend: segments (one VkBuffer + VkDeviceMemory each, which the
+// pool carves buffers out of) from a chosen Vulkan device, with a timeline
+// semaphore as the pool's device timeline.
 //
 // This header needs no Vulkan headers: it names devices by index and name, and
-// hands out a plain bufferpool::Backend.
+// hands out a plain bufferpool::Backend. The VkBuffer, offset and range of a
+// buffer, for other Vulkan code, are in <bufferpool/vulkan_buffer_range.hpp>.
 #pragma once
 
 #include <bufferpool/backend.hpp>
@@ -64,21 +66,71 @@ struct VulkanBackendOptions {
   /// Throws BackendError when the layer is not installed.
   bool enable_validation = false;
 
+  /// The most device allocations (segments) live at once on the device, for
+  /// every backend on it together (a ComputeManager's pool and its staging
+  /// pool share one device): 0 means the device's maxMemoryAllocationCount,
+  /// and a larger value than that is capped to it. Lower it to leave room for
+  /// other Vulkan code in the process, or to test behaviour near the limit.
+  /// Past it, allocate() throws OutOfMemoryError. Backend::max_live_allocations()
+  /// reports the limit in force.
+  std::size_t max_live_allocations = 0;
+
   /// Receives every validation message (warnings and errors) when validation
   /// is on; called from any thread the driver chooses. When empty, messages go
   /// to stderr.
   std::function<void(const std::string& message)> on_validation_message;
 };
 
+/// What a Vulkan backend's device offers and has turned on.
+struct VulkanBackendProperties {
+  std::string device_name;
+  /// Backend::buffer_alignment_bytes(): buffer offsets and sizes are
+  /// multiples of it.
+  std::size_t buffer_alignment_bytes = 0;
+  /// The device's minStorageBufferOffsetAlignment, which
+  /// buffer_alignment_bytes meets.
+  std::size_t min_storage_buffer_offset_alignment = 0;
+  /// The live-allocation limit in force (Backend::max_live_allocations()).
+  std::size_t max_live_allocations = 0;
+  /// The device's own maxMemoryAllocationCount.
+  std::size_t device_max_memory_allocation_count = 0;
+  /// Device allocations live now on the device, by every backend on it.
+  std::size_t live_allocations = 0;
+  /// Buffers are mapped: BufferRef::data() works.
+  bool host_visible = false;
+  /// robustBufferAccess is on: a kernel's access outside its buffer's range
+  /// cannot reach memory outside the segment's VkBuffer. Turned on wherever
+  /// the device offers it (every conformant device does).
+  bool robust_buffer_access = false;
+  /// VK_EXT_robustness2's robustBufferAccess2 is on as well: an access
+  /// outside the buffer's range is judged against that range itself, writes
+  /// are discarded and reads give zero, so the buffers that share its segment
+  /// are safe by the specification. Turned on wherever the device offers it;
+  /// where it is off, their safety rests on how the driver implements
+  /// robustBufferAccess, which the specification lets write anywhere in the
+  /// segment.
+  bool robust_buffer_access2 = false;
+};
+
+/// The properties of a backend made by make_vulkan_backend(). Thread-safe;
+/// cheap (no driver call). Throws UsageError for any other backend, an
+/// adaptor over a Vulkan backend included: pass the Vulkan backend itself.
+[[nodiscard]] VulkanBackendProperties vulkan_backend_properties(const Backend& backend);
+
 /// The Vulkan devices the loader reports, usable or not. Throws
 /// NoVulkanDeviceError when the loader finds no driver at all.
 [[nodiscard]] std::vector<VulkanDeviceInfo> list_vulkan_devices();
 
-/// A backend on the chosen device. Buffers are storage buffers usable as
-/// transfer source and destination; the largest is bounded by the device's
+/// A backend on the chosen device. Each allocation is a segment: one storage
+/// buffer usable as transfer source and destination, with its own memory,
+/// which the pool carves buffers out of at multiples of
+/// buffer_alignment_bytes(). The largest is bounded by the device's
 /// maxMemoryAllocationSize and maxBufferSize (max_allocation_bytes()), and the
-/// number live by maxMemoryAllocationCount (past it, allocate() throws
-/// OutOfMemoryError so that the pool frees idle buffers and retries).
+/// number live by maxMemoryAllocationCount or
+/// VulkanBackendOptions::max_live_allocations (max_live_allocations(); past
+/// it, allocate() throws OutOfMemoryError so that the pool frees idle
+/// segments and retries). fill_zero() on device-local memory records a
+/// vkCmdFillBuffer and waits for it.
 ///
 /// Throws NoVulkanDeviceError when there is no Vulkan device (the message
 /// says how to install lavapipe), BackendError when `device` or

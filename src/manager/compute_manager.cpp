@@ -4,7 +4,6 @@
 #include "backends/vulkan/compute_program.hpp"
 #include "backends/vulkan/shader_module.hpp"
 #include "backends/vulkan/vulkan_backend.hpp"
-#include "pool/format.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -294,7 +293,7 @@ struct ComputeManager::Impl {
               std::to_string(limits.maxStorageBufferRange) +
               " byte maxStorageBufferRange; split the data over several dispatches");
         }
-        bound[index] = {vulkan->resolve(buffer.native_handle()).buffer, buffer.size()};
+        bound[index] = bind(buffer, vulkan->resolve(buffer.native_handle()));
         ++index;
       }
     }
@@ -312,6 +311,30 @@ struct ComputeManager::Impl {
     return value;
   }
 
+  // A buffer is bytes [offset, offset + size()) of its segment's VkBuffer,
+  // and a descriptor covers exactly those: range is size(), the bytes asked
+  // for, not capacity(), so that a kernel's `data.length()` and its bounds
+  // checks see the buffer the caller made, and robust buffer access discards
+  // what lands past it instead of letting it reach the neighbours. (Robust
+  // access may round the range up to robustStorageBufferAccessSizeAlignment,
+  // at most 4 bytes: still inside the buffer's capacity, a multiple of 256.)
+  vulkan_detail::BoundBuffer bind(const BufferRef& buffer,
+                                  const vulkan_detail::Segment& segment) const {
+    const std::size_t offset = buffer.offset_bytes();
+    const std::size_t alignment = vulkan->device()->limits().minStorageBufferOffsetAlignment;
+    if (offset % alignment != 0 || offset > segment.size_bytes ||
+        buffer.size() > segment.size_bytes - offset) {
+      throw UsageError(
+          "bufferpool: a buffer of " + std::to_string(buffer.size()) + " bytes at offset " +
+          std::to_string(offset) + " of a segment of " + std::to_string(segment.size_bytes) +
+          " bytes cannot be bound: offsets must be multiples of " + std::to_string(alignment) +
+          " (minStorageBufferOffsetAlignment) inside the segment. A backend adaptor "
+          "(ManagerOptions::backend_adaptor) must pass on its upstream's allocations and "
+          "buffer_alignment_bytes() unchanged");
+    }
+    return {segment.buffer, offset, buffer.size()};
+  }
+
   static void mark_used(const BufferList& list, std::uint64_t value) {
     for (const BufferRef& buffer : list.buffers()) {
       BufferRef handle = buffer;  // mark_used_until is not const; the count is shared
@@ -320,18 +343,21 @@ struct ComputeManager::Impl {
   }
 
   // A copy's ends are a pooled buffer and a staging buffer, in either order.
-  VkBuffer resolve_either(const BufferRef& buffer) const {
+  const vulkan_detail::Segment& resolve_either(const BufferRef& buffer) const {
     if (staging_backend) {
-      if (const auto* staging = staging_backend->find(buffer.native_handle()))
-        return staging->buffer;
+      if (const auto* staging = staging_backend->find(buffer.native_handle())) return *staging;
     }
-    return vulkan->resolve(buffer.native_handle()).buffer;
+    return vulkan->resolve(buffer.native_handle());
   }
 
+  // Copies the first `bytes` of one buffer to the first `bytes` of another:
+  // each end is its segment's VkBuffer at the buffer's offset.
   std::uint64_t copy(const BufferRef& source, const BufferRef& destination, std::size_t bytes) {
     vulkan_detail::CopyCommand command;
-    command.source = resolve_either(source);
-    command.destination = resolve_either(destination);
+    command.source = resolve_either(source).buffer;
+    command.source_offset_bytes = source.offset_bytes();
+    command.destination = resolve_either(destination).buffer;
+    command.destination_offset_bytes = destination.offset_bytes();
     command.size_bytes = bytes;
     const std::uint64_t value = ring->submit(command);
     staging_copies.fetch_add(1, std::memory_order_relaxed);
@@ -393,6 +419,10 @@ ComputeManager::ComputeManager(const ManagerOptions& options) : impl_(std::make_
       impl.staging_backend = std::make_shared<VulkanBackend>(impl.vulkan->device(),
                                                              VulkanMemoryPlacement::host_visible);
       PoolConfig staging_config = options.pool;
+      // A staging buffer's bytes reach no one but the copy that just filled
+      // them (an upload's data, a download's result), so zeroing it first
+      // would be a memset for nothing.
+      staging_config.zero_on_reuse = false;
       impl.staging_pool = std::make_unique<BufferPool>(impl.staging_backend, staging_config);
     }
   }

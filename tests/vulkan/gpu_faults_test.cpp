@@ -94,7 +94,13 @@ TEST(GpuFaults, DeviceAllocationsFailingMidWorkloadSurfaceAsOutOfMemoryAndLoseNo
 }
 
 TEST(GpuFaults, BuffersDroppedWhileTheirDispatchesRunKeepTheirResultsUnderFaults) {
-  FaultyManager faulty;
+  // Segments of two buffers each, so that the workload keeps asking the
+  // device for memory (and faults can strike) while buffers share segments
+  // with buffers whose dispatches still run.
+  PoolConfig pool;
+  pool.segments.small_request_max_bytes = 16 * 1024;
+  pool.segments.small_segment_bytes = 32 * 1024;
+  FaultyManager faulty(pool);
   ComputeManager& manager = *faulty.manager;
   faulty.faults->fail_fraction(0.2, 7);
 

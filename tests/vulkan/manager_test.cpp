@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bufferpool::testing {
@@ -82,7 +83,11 @@ TEST(VulkanManager, ABufferReleasedWhileItsDispatchRunsIsNotReusedUntilItEnds) {
   auto a_buffer = manager.create_buffer(a);
   auto b_buffer = manager.create_buffer(b);
   auto out = manager.create_buffer(out_bytes);
-  const std::uint64_t out_handle = out.native_handle();
+  // Buffers share segments: a buffer is its segment and its offset in it.
+  const auto place_of = [](const BufferRef& buffer) {
+    return std::pair(buffer.native_handle(), buffer.offset_bytes());
+  };
+  const auto out_place = place_of(out);
   const Submission work = manager.submit_over("matmul", {a_buffer, b_buffer}, {out},
                                               {params.columns, params.rows}, params);
   a_buffer.reset();
@@ -94,7 +99,7 @@ TEST(VulkanManager, ABufferReleasedWhileItsDispatchRunsIsNotReusedUntilItEnds) {
   // Same size class, asked for while the dispatch runs: a different buffer,
   // and filling it does not touch the dispatch's output.
   auto during = manager.create_buffer(std::vector<float>(out_bytes / sizeof(float), -1.0F));
-  EXPECT_NE(during.native_handle(), out_handle);
+  EXPECT_NE(place_of(during), out_place);
   EXPECT_FALSE(work.done()) << "the test needs a dispatch that outlives these steps";
 
   work.wait();
@@ -104,7 +109,7 @@ TEST(VulkanManager, ABufferReleasedWhileItsDispatchRunsIsNotReusedUntilItEnds) {
   bool found = false;
   for (int i = 0; i < 4 && !found; ++i) {
     later.push_back(manager.create_buffer(out_bytes));
-    if (later.back().native_handle() != out_handle) continue;
+    if (place_of(later.back()) != out_place) continue;
     found = true;
     const auto values = manager.get_buffer_data<float>(later.back());
     for (const float value : values) ASSERT_FLOAT_EQ(value, 0.5F * 0.25F * float(params.inner));
@@ -252,13 +257,18 @@ TEST(VulkanManager, MetricsCountTheWorkAndReadAsJson) {
   EXPECT_EQ(metrics.buffers_created, 9U);
   EXPECT_EQ(metrics.bytes_uploaded, 6U * 256 * sizeof(float));
   EXPECT_EQ(metrics.bytes_downloaded, 3U * 256 * sizeof(float));
-  EXPECT_EQ(metrics.buffer_pool.misses, 3U);
-  EXPECT_EQ(metrics.buffer_pool.hits, 6U);
+  // The first buffer takes a segment (the one miss); the other two of the
+  // first step are carved from it, and the later steps reuse all three.
+  EXPECT_EQ(metrics.buffer_pool.misses, 1U);
+  EXPECT_EQ(metrics.buffer_pool.allocations, 1U);
+  EXPECT_EQ(metrics.buffer_pool.hits, 8U);
+  EXPECT_EQ(metrics.buffer_pool.hits_carved, 2U);
+  EXPECT_EQ(metrics.buffer_pool.hits_reused, 6U);
   EXPECT_GT(metrics.gpu_time_ns, 0U);
   EXPECT_THAT(metrics.backend, HasSubstr("vulkan"));
   const std::string json = metrics.to_json();
   EXPECT_THAT(json, HasSubstr("\"dispatches\":3"));
-  EXPECT_THAT(json, HasSubstr("\"buffer_pool\":{\"hits\":6"));
+  EXPECT_THAT(json, HasSubstr("\"buffer_pool\":{\"hits\":8"));
 }
 
 TEST(VulkanManager, TheHostBackendMakesBuffersButRefusesShaders) {

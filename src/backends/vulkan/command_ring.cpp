@@ -181,6 +181,7 @@ std::uint64_t CommandRing::submit(const DispatchCommand& dispatch) {
       std::array<VkWriteDescriptorSet, ComputeProgram::kMaxBindings> writes{};
       for (std::size_t index = 0; index < dispatch.buffers.size(); ++index) {
         infos[index].buffer = dispatch.buffers[index].buffer;
+        infos[index].offset = dispatch.buffers[index].offset_bytes;
         infos[index].range = dispatch.buffers[index].range_bytes;
         writes[index].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
         writes[index].dstSet = set;
@@ -230,6 +231,8 @@ std::uint64_t CommandRing::submit(const CopyCommand& copy) {
   try {
     begin(slot, false);
     VkBufferCopy region{};
+    region.srcOffset = copy.source_offset_bytes;
+    region.dstOffset = copy.destination_offset_bytes;
     region.size = copy.size_bytes;
     vkCmdCopyBuffer(slot.command_buffer, copy.source, copy.destination, 1, &region);
   } catch (...) {

@@ -18,8 +18,10 @@
 
 namespace bufferpool::vulkan_detail {
 
+/// A pooled buffer as a descriptor sees it: a range of its segment's VkBuffer.
 struct BoundBuffer {
   VkBuffer buffer = VK_NULL_HANDLE;
+  VkDeviceSize offset_bytes = 0;
   VkDeviceSize range_bytes = 0;
 };
 
@@ -31,9 +33,13 @@ struct DispatchCommand {
   GroupSize group_count{1, 1, 1};
 };
 
+/// A copy between two ranges of segments (a pooled buffer and a staging
+/// buffer, in either order).
 struct CopyCommand {
   VkBuffer source = VK_NULL_HANDLE;
+  VkDeviceSize source_offset_bytes = 0;
   VkBuffer destination = VK_NULL_HANDLE;
+  VkDeviceSize destination_offset_bytes = 0;
   VkDeviceSize size_bytes = 0;
 };
 

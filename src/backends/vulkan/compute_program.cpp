@@ -50,7 +50,7 @@ ComputeProgram::ComputeProgram(std::shared_ptr<VulkanDevice> device,
     module_info.codeSize = spirv.size() * sizeof(std::uint32_t);
     module_info.pCode = spirv.data();
     check(vkCreateShaderModule(vk_device, &module_info, nullptr, &module_),
-          "vkCreateShaderModule for \"" + name_ + "\"");
+          [&] { return "vkCreateShaderModule for \"" + name_ + "\""; });
 
     std::vector<VkDescriptorSetLayoutBinding> bindings(interface_.binding_count);
     for (std::uint32_t index = 0; index < interface_.binding_count; ++index) {
@@ -64,7 +64,7 @@ ComputeProgram::ComputeProgram(std::shared_ptr<VulkanDevice> device,
     set_info.bindingCount = interface_.binding_count;
     set_info.pBindings = bindings.data();
     check(vkCreateDescriptorSetLayout(vk_device, &set_info, nullptr, &set_layout_),
-          "vkCreateDescriptorSetLayout for \"" + name_ + "\"");
+          [&] { return "vkCreateDescriptorSetLayout for \"" + name_ + "\""; });
 
     VkPushConstantRange push_range{};
     push_range.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;
@@ -76,7 +76,7 @@ ComputeProgram::ComputeProgram(std::shared_ptr<VulkanDevice> device,
     layout_info.pushConstantRangeCount = 1;
     layout_info.pPushConstantRanges = &push_range;
     check(vkCreatePipelineLayout(vk_device, &layout_info, nullptr, &layout_),
-          "vkCreatePipelineLayout for \"" + name_ + "\"");
+          [&] { return "vkCreatePipelineLayout for \"" + name_ + "\""; });
   } catch (...) {
     if (layout_ != VK_NULL_HANDLE) vkDestroyPipelineLayout(vk_device, layout_, nullptr);
     if (set_layout_ != VK_NULL_HANDLE)
@@ -127,9 +127,11 @@ VkPipeline ComputeProgram::pipeline_for(const GroupSize& group_size) {
   VkPipeline pipeline = VK_NULL_HANDLE;
   check(vkCreateComputePipelines(device_->device(), VK_NULL_HANDLE, 1, &pipeline_info, nullptr,
                                  &pipeline),
-        "vkCreateComputePipelines for \"" + name_ + "\" with " + std::to_string(group_size[0]) +
-            "x" + std::to_string(group_size[1]) + "x" + std::to_string(group_size[2]) +
-            " threads per group");
+        [&] {
+          return "vkCreateComputePipelines for \"" + name_ + "\" with " +
+                 std::to_string(group_size[0]) + "x" + std::to_string(group_size[1]) + "x" +
+                 std::to_string(group_size[2]) + " threads per group";
+        });
   pipelines_.emplace(group_size, pipeline);
   return pipeline;
 }

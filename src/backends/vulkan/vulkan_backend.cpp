@@ -1,11 +1,13 @@
 #include "backends/vulkan/vulkan_backend.hpp"
 
 #include "backends/vulkan/vulkan_error.hpp"
-#include "pool/format.hpp"
 
 #include <bufferpool/errors.hpp>
+#include <bufferpool/vulkan_buffer_range.hpp>
 
 #include <algorithm>
+#include <bit>
+#include <cstring>
 #include <optional>
 
 namespace bufferpool::vulkan_detail {
@@ -97,38 +99,79 @@ VulkanBackend::VulkanBackend(std::shared_ptr<VulkanDevice> device, VulkanMemoryP
   memory_type_index_ = *type;
   max_allocation_bytes_ =
       std::min(device_->max_buffer_bytes(), heap_bytes(memory, memory_type_index_));
+
+  // Buffers start at multiples of this inside a segment, and their sizes are
+  // multiples of it. A descriptor binds a buffer at its offset only if that is
+  // a multiple of minStorageBufferOffsetAlignment; vkCmdFillBuffer needs
+  // offsets and sizes that are multiples of 4 (vkCmdCopyBuffer needs none).
+  // 256 bytes as a floor, though lavapipe asks for 16: it is the most that
+  // minStorageBufferOffsetAlignment (and nonCoherentAtomSize) may be on any
+  // conformant device, so a pool carves the same layout on every device and
+  // what was measured on one holds on another; and it keeps two buffers off
+  // one GPU cache line (64 to 128 bytes), so kernels writing neighbouring
+  // buffers never share a line. The price is at most 255 bytes of rounding
+  // per buffer, which only buffers far below 256 bytes feel. The device's own
+  // value is taken should one ever report more (a power of two by the
+  // specification; bit_ceil keeps the contract should a driver get it wrong).
+  const auto& limits = device_->limits();
+  buffer_alignment_bytes_ = std::max<std::size_t>(
+      {256, std::bit_ceil(static_cast<std::size_t>(limits.minStorageBufferOffsetAlignment))});
 }
 
 VulkanBackend::~VulkanBackend() {
-  // The pool frees every buffer before it lets go of its backend; anything
-  // left here was leaked by a bug, and is freed so the device can close.
-  const std::lock_guard lock(buffers_mutex_);
-  for (auto& [handle, record] : buffers_) {
-    if (record->mapped != nullptr) vkUnmapMemory(device_->device(), record->memory);
-    vkDestroyBuffer(device_->device(), record->buffer, nullptr);
-    vkFreeMemory(device_->device(), record->memory, nullptr);
-    device_->release_allocation();
+  // The pool frees every segment before it lets go of its backend; any left
+  // here was leaked by a bug, and is freed so that the device can close. (A
+  // scan of the table, rather than a count of live segments kept on every
+  // allocation: the destructor pays, not the miss path.)
+  for (const Segment& segment :
+       SegmentTable::instance().erase_all_of(this, device_->allocation_budget())) {
+    destroy_objects(segment);
   }
+  if (fill_pool_ != VK_NULL_HANDLE) vkDestroyCommandPool(device_->device(), fill_pool_, nullptr);
+}
+
+void VulkanBackend::destroy_objects(const Segment& segment) noexcept {
+  const VkDevice device = device_->device();
+  if (segment.mapped != nullptr) vkUnmapMemory(device, segment.memory);
+  if (segment.buffer != VK_NULL_HANDLE) vkDestroyBuffer(device, segment.buffer, nullptr);
+  if (segment.memory != VK_NULL_HANDLE) vkFreeMemory(device, segment.memory, nullptr);
 }
 
 Allocation VulkanBackend::allocate(std::size_t size_bytes) {
   if (size_bytes == 0 || size_bytes > max_allocation_bytes_) {
-    throw InvalidArgumentError("bufferpool: vulkan: cannot allocate " + std::to_string(size_bytes) +
-                               " bytes on " + device_->name() + ": a buffer holds 1 to " +
-                               std::to_string(max_allocation_bytes_) +
+    throw InvalidArgumentError("bufferpool: vulkan: cannot allocate a segment of " +
+                               std::to_string(size_bytes) + " bytes on " + device_->name() +
+                               ": a segment holds 1 to " + std::to_string(max_allocation_bytes_) +
                                " bytes (maxMemoryAllocationSize, maxBufferSize and heap size); "
                                "split the data into smaller buffers");
   }
-  if (!device_->try_reserve_allocation()) {
-    // As a lack of memory, so that the pool frees idle buffers and retries.
-    throw OutOfMemoryError("bufferpool: vulkan: " + device_->name() + " allows " +
-                               std::to_string(device_->limits().maxMemoryAllocationCount) +
-                               " live allocations (maxMemoryAllocationCount) and all are in "
-                               "use; release buffers or lower PoolConfig::max_pool_size",
-                           size_bytes, 0, 0);
+  SegmentTable& table = SegmentTable::instance();
+  std::optional<SegmentTable::Reservation> reservation;
+  try {
+    reservation = table.reserve(device_->allocation_budget());
+  } catch (const OutOfMemoryError& error) {
+    throw OutOfMemoryError(error.what(), size_bytes, 0, 0);
   }
-  auto record = std::make_unique<VulkanBuffer>();
-  record->size_bytes = size_bytes;
+  if (!reservation) {
+    // As a lack of memory, so that the pool frees idle segments and retries.
+    throw OutOfMemoryError(
+        "bufferpool: vulkan: " + device_->name() + " allows " +
+            std::to_string(device_->allocation_limit()) +
+            " live device allocations (maxMemoryAllocationCount is " +
+            std::to_string(device_->limits().maxMemoryAllocationCount) +
+            ", VulkanBackendOptions::max_live_allocations may lower it) and all are in use; "
+            "release buffers, lower PoolConfig::max_pool_size, or use larger segments "
+            "(PoolConfig::segments) so that fewer allocations hold the same buffers",
+        size_bytes, 0, 0);
+  }
+  // Messages are built only when a step fails: a segment allocation is the
+  // pool's miss path, and costs what the driver calls cost.
+  const auto failed = [this, size_bytes](const char* step) {
+    return std::string(step) + " of " + format_bytes(size_bytes) + " on " + device_->name();
+  };
+  Segment segment;
+  segment.size_bytes = size_bytes;
+  segment.owner = this;
   const VkDevice device = device_->device();
   try {
     VkBufferCreateInfo buffer_info{};
@@ -136,68 +179,131 @@ Allocation VulkanBackend::allocate(std::size_t size_bytes) {
     buffer_info.size = size_bytes;
     buffer_info.usage = kUsage;
     buffer_info.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
-    const std::string what = " of " + detail::format_bytes(size_bytes) + " on " + device_->name();
-    check(vkCreateBuffer(device, &buffer_info, nullptr, &record->buffer), "vkCreateBuffer" + what);
+    check(vkCreateBuffer(device, &buffer_info, nullptr, &segment.buffer),
+          [&] { return failed("vkCreateBuffer"); });
     VkMemoryRequirements requirements{};
-    vkGetBufferMemoryRequirements(device, record->buffer, &requirements);
+    vkGetBufferMemoryRequirements(device, segment.buffer, &requirements);
     VkMemoryAllocateInfo allocate_info{};
     allocate_info.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO;
     allocate_info.allocationSize = requirements.size;
     allocate_info.memoryTypeIndex = memory_type_index_;
-    check(vkAllocateMemory(device, &allocate_info, nullptr, &record->memory),
-          "vkAllocateMemory" + what);
-    check(vkBindBufferMemory(device, record->buffer, record->memory, 0),
-          "vkBindBufferMemory" + what);
+    check(vkAllocateMemory(device, &allocate_info, nullptr, &segment.memory),
+          [&] { return failed("vkAllocateMemory"); });
+    check(vkBindBufferMemory(device, segment.buffer, segment.memory, 0),
+          [&] { return failed("vkBindBufferMemory"); });
     if (mapped_) {
       void* pointer = nullptr;
-      check(vkMapMemory(device, record->memory, 0, VK_WHOLE_SIZE, 0, &pointer),
-            "vkMapMemory" + what);
-      record->mapped = static_cast<std::byte*>(pointer);
+      check(vkMapMemory(device, segment.memory, 0, VK_WHOLE_SIZE, 0, &pointer),
+            [&] { return failed("vkMapMemory"); });
+      segment.mapped = static_cast<std::byte*>(pointer);
     }
   } catch (const OutOfMemoryError& error) {
-    if (record->memory != VK_NULL_HANDLE) vkFreeMemory(device, record->memory, nullptr);
-    if (record->buffer != VK_NULL_HANDLE) vkDestroyBuffer(device, record->buffer, nullptr);
-    device_->release_allocation();
+    destroy_objects(segment);
+    table.cancel(*reservation, device_->allocation_budget());
     throw OutOfMemoryError(error.what(), size_bytes, 0, 0);
   } catch (...) {
-    if (record->memory != VK_NULL_HANDLE) vkFreeMemory(device, record->memory, nullptr);
-    if (record->buffer != VK_NULL_HANDLE) vkDestroyBuffer(device, record->buffer, nullptr);
-    device_->release_allocation();
+    destroy_objects(segment);
+    table.cancel(*reservation, device_->allocation_budget());
     throw;
   }
-  const auto handle = reinterpret_cast<std::uint64_t>(record.get());
-  Allocation allocation{handle, record->mapped, size_bytes};
-  const std::lock_guard lock(buffers_mutex_);
-  buffers_.emplace(handle, std::move(record));
-  return allocation;
+  const std::uint64_t handle = table.publish(*reservation, segment);
+  return Allocation{handle, segment.mapped, size_bytes};
 }
 
 void VulkanBackend::deallocate(const Allocation& allocation) noexcept {
-  std::unique_ptr<VulkanBuffer> record;
-  {
-    const std::lock_guard lock(buffers_mutex_);
-    const auto found = buffers_.find(allocation.handle);
-    if (found == buffers_.end()) return;
-    record = std::move(found->second);
-    buffers_.erase(found);
+  // Only this backend's own handles: another's are not its to free.
+  const auto segment =
+      SegmentTable::instance().erase(allocation.handle, this, device_->allocation_budget());
+  if (segment) destroy_objects(*segment);
+}
+
+void VulkanBackend::fill_zero(const Allocation& allocation, std::size_t offset_bytes,
+                              std::size_t size_bytes) {
+  const Segment& segment = resolve(allocation.handle);
+  if (offset_bytes > segment.size_bytes || size_bytes > segment.size_bytes - offset_bytes) {
+    throw InvalidArgumentError("bufferpool: vulkan: fill_zero of bytes " +
+                               std::to_string(offset_bytes) + " to " +
+                               std::to_string(offset_bytes + size_bytes) + " of a segment of " +
+                               std::to_string(segment.size_bytes) +
+                               " bytes: the range must lie "
+                               "inside the segment");
   }
+  if (size_bytes == 0) return;
+  if (segment.mapped != nullptr) {
+    // Coherent memory that no device work uses now (the caller's promise).
+    std::memset(segment.mapped + offset_bytes, 0, size_bytes);
+    return;
+  }
+  if (offset_bytes % 4 != 0 || size_bytes % 4 != 0) {
+    throw InvalidArgumentError(
+        "bufferpool: vulkan: fill_zero at offset " + std::to_string(offset_bytes) + " of " +
+        std::to_string(size_bytes) +
+        " bytes: device-local memory is zeroed with vkCmdFillBuffer, which needs multiples of "
+        "4 bytes (buffers from a pool are multiples of buffer_alignment_bytes())");
+  }
+
+  const std::lock_guard lock(fill_mutex_);
   const VkDevice device = device_->device();
-  if (record->mapped != nullptr) vkUnmapMemory(device, record->memory);
-  vkDestroyBuffer(device, record->buffer, nullptr);
-  vkFreeMemory(device, record->memory, nullptr);
-  device_->release_allocation();
+  if (fill_pool_ == VK_NULL_HANDLE) {
+    VkCommandPoolCreateInfo pool_info{};
+    pool_info.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO;
+    pool_info.flags = VK_COMMAND_POOL_CREATE_TRANSIENT_BIT;
+    pool_info.queueFamilyIndex = device_->queue_family();
+    VkCommandPool pool = VK_NULL_HANDLE;
+    check(vkCreateCommandPool(device, &pool_info, nullptr, &pool),
+          "vkCreateCommandPool (fill_zero)");
+    VkCommandBufferAllocateInfo buffer_info{};
+    buffer_info.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO;
+    buffer_info.commandPool = pool;
+    buffer_info.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    buffer_info.commandBufferCount = 1;
+    const VkResult allocated = vkAllocateCommandBuffers(device, &buffer_info, &fill_commands_);
+    if (allocated != VK_SUCCESS) {
+      vkDestroyCommandPool(device, pool, nullptr);
+      throw_result(allocated, "vkAllocateCommandBuffers (fill_zero)");
+    }
+    fill_pool_ = pool;
+  } else {
+    // The last fill was waited for, so its command buffer is free to reuse.
+    check(vkResetCommandPool(device, fill_pool_, 0), "vkResetCommandPool (fill_zero)");
+  }
+  VkCommandBufferBeginInfo begin_info{};
+  begin_info.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
+  begin_info.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+  check(vkBeginCommandBuffer(fill_commands_, &begin_info), "vkBeginCommandBuffer (fill_zero)");
+  // After the writes of earlier work on the range (the last user's kernels),
+  // and before any later work reads or writes it, whoever records that work.
+  VkMemoryBarrier before{};
+  before.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER;
+  before.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+  before.dstAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
+  vkCmdPipelineBarrier(fill_commands_,
+                       VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                       VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &before, 0, nullptr, 0, nullptr);
+  vkCmdFillBuffer(fill_commands_, segment.buffer, offset_bytes, size_bytes, 0);
+  VkMemoryBarrier after{};
+  after.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER;
+  after.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
+  after.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                        VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+  vkCmdPipelineBarrier(fill_commands_, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                       VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1,
+                       &after, 0, nullptr, 0, nullptr);
+  check(vkEndCommandBuffer(fill_commands_), "vkEndCommandBuffer (fill_zero)");
+  // The caller hands the buffer out next: the zeros must be there, so a
+  // failed wait is an error, not a skipped fill.
+  device_->wait_for_timeline_or_throw(device_->submit(fill_commands_));
 }
 
 std::string VulkanBackend::name() const { return "vulkan: " + device_->name(); }
 
-const VulkanBuffer* VulkanBackend::find(std::uint64_t handle) const noexcept {
-  const std::lock_guard lock(buffers_mutex_);
-  const auto found = buffers_.find(handle);
-  return found == buffers_.end() ? nullptr : found->second.get();
+const Segment* VulkanBackend::find(std::uint64_t handle) const noexcept {
+  const Segment* segment = SegmentTable::instance().find(handle);
+  return segment != nullptr && segment->owner == this ? segment : nullptr;
 }
 
-const VulkanBuffer& VulkanBackend::resolve(std::uint64_t handle) const {
-  const VulkanBuffer* found = find(handle);
+const Segment& VulkanBackend::resolve(std::uint64_t handle) const {
+  const Segment* found = find(handle);
   if (found == nullptr) {
     throw UsageError(
         "bufferpool: vulkan: a buffer passed to the device was not made by this manager's pool "
@@ -207,6 +313,21 @@ const VulkanBuffer& VulkanBackend::resolve(std::uint64_t handle) const {
   return *found;
 }
 
+VulkanBackendProperties VulkanBackend::properties() const {
+  VulkanBackendProperties result;
+  result.device_name = device_->name();
+  result.buffer_alignment_bytes = buffer_alignment_bytes_;
+  result.min_storage_buffer_offset_alignment =
+      static_cast<std::size_t>(device_->limits().minStorageBufferOffsetAlignment);
+  result.max_live_allocations = device_->allocation_limit();
+  result.device_max_memory_allocation_count = device_->limits().maxMemoryAllocationCount;
+  result.live_allocations = device_->live_allocations();
+  result.host_visible = mapped_;
+  result.robust_buffer_access = device_->robust_buffer_access();
+  result.robust_buffer_access2 = device_->robust_buffer_access2();
+  return result;
+}
+
 }  // namespace bufferpool::vulkan_detail
 
 namespace bufferpool {
@@ -214,6 +335,33 @@ namespace bufferpool {
 std::shared_ptr<Backend> make_vulkan_backend(const VulkanBackendOptions& options) {
   auto device = vulkan_detail::VulkanDevice::open(options);
   return std::make_shared<vulkan_detail::VulkanBackend>(std::move(device), options.placement);
+}
+
+VulkanBackendProperties vulkan_backend_properties(const Backend& backend) {
+  const auto* vulkan = dynamic_cast<const vulkan_detail::VulkanBackend*>(&backend);
+  if (vulkan == nullptr) {
+    throw UsageError("bufferpool: vulkan_backend_properties() got the " + backend.name() +
+                     " backend, not one made by make_vulkan_backend(); pass the Vulkan backend "
+                     "itself, not an adaptor over it");
+  }
+  return vulkan->properties();
+}
+
+VulkanBufferRange vulkan_buffer_range(const BufferRef& buffer) {
+  if (!buffer) {
+    throw UsageError(
+        "bufferpool: vulkan_buffer_range() on an empty BufferRef: its reference was released "
+        "or it was never assigned a buffer");
+  }
+  const vulkan_detail::Segment* segment =
+      vulkan_detail::SegmentTable::instance().find(buffer.native_handle());
+  if (segment == nullptr) {
+    throw UsageError(
+        "bufferpool: vulkan_buffer_range() on a buffer that is not from a pool on a Vulkan "
+        "backend (a host-memory pool, or another backend); only buffers whose memory is a "
+        "VkBuffer have a Vulkan range");
+  }
+  return VulkanBufferRange{segment->buffer, buffer.offset_bytes(), buffer.size()};
 }
 
 }  // namespace bufferpool

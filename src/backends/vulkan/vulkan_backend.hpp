@@ -1,8 +1,10 @@
-// VulkanBackend: the Backend interface over VkBuffer + VkDeviceMemory, one
-// dedicated allocation per pooled buffer (the pool does the sub-allocating
-// work a general allocator would: it reuses whole buffers).
+// VulkanBackend: the Backend interface over segments, each one VkBuffer with
+// its own VkDeviceMemory. The pool carves buffers out of a segment; a buffer
+// is a range (offset, size) of its segment's VkBuffer, bound with that offset
+// and range wherever the device uses it.
 #pragma once
 
+#include "backends/vulkan/segment_table.hpp"
 #include "backends/vulkan/vulkan_device.hpp"
 
 #include <bufferpool/backend.hpp>
@@ -14,17 +16,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 
 namespace bufferpool::vulkan_detail {
-
-/// What the backend keeps for one buffer; Allocation::handle points at it.
-struct VulkanBuffer {
-  VkBuffer buffer = VK_NULL_HANDLE;
-  VkDeviceMemory memory = VK_NULL_HANDLE;
-  std::byte* mapped = nullptr;  ///< null where the memory is not host-visible
-  VkDeviceSize size_bytes = 0;
-};
 
 class VulkanBackend final : public Backend {
  public:
@@ -49,28 +42,44 @@ class VulkanBackend final : public Backend {
   [[nodiscard]] std::size_t buffer_alignment_bytes() const noexcept override {
     return buffer_alignment_bytes_;
   }
+  [[nodiscard]] std::size_t max_live_allocations() const noexcept override {
+    return device_->allocation_limit();
+  }
+  /// memset where the segment is mapped; otherwise a vkCmdFillBuffer on a
+  /// command buffer of its own, waited for. Fills on one backend run one at
+  /// a time. Throws UsageError for an allocation of another backend,
+  /// InvalidArgumentError for a range outside the segment (or, unmapped, not
+  /// a multiple of 4 bytes, as vkCmdFillBuffer needs), BackendError when the
+  /// device fails the fill.
+  void fill_zero(const Allocation& allocation, std::size_t offset_bytes,
+                 std::size_t size_bytes) override;
   [[nodiscard]] std::string name() const override;
 
-  /// The buffer behind a BufferRef::native_handle() from a pool on this
+  /// The segment behind a BufferRef::native_handle() from a pool on this
   /// backend. Throws UsageError for a handle this backend did not make (a
   /// buffer from another pool or manager).
-  [[nodiscard]] const VulkanBuffer& resolve(std::uint64_t handle) const;
+  [[nodiscard]] const Segment& resolve(std::uint64_t handle) const;
   /// As resolve(), but null for a handle this backend did not make.
-  [[nodiscard]] const VulkanBuffer* find(std::uint64_t handle) const noexcept;
+  [[nodiscard]] const Segment* find(std::uint64_t handle) const noexcept;
 
-  /// Whether buffers are mapped (BufferRef::data() works).
+  /// Whether segments are mapped (BufferRef::data() works).
   [[nodiscard]] bool host_visible() const noexcept { return mapped_; }
   [[nodiscard]] const std::shared_ptr<VulkanDevice>& device() const noexcept { return device_; }
+  [[nodiscard]] VulkanBackendProperties properties() const;
 
  private:
+  /// Gives a segment's Vulkan objects back to the driver (those it has).
+  void destroy_objects(const Segment& segment) noexcept;
+
   std::shared_ptr<VulkanDevice> device_;
   std::uint32_t memory_type_index_ = 0;
   bool mapped_ = false;
   std::size_t max_allocation_bytes_ = 0;
-  std::size_t buffer_alignment_bytes_ = 256;
-
-  mutable std::mutex buffers_mutex_;
-  std::unordered_map<std::uint64_t, std::unique_ptr<VulkanBuffer>> buffers_;
+  std::size_t buffer_alignment_bytes_ = 0;
+  /// fill_zero()'s command buffer, made on first use.
+  std::mutex fill_mutex_;
+  VkCommandPool fill_pool_ = VK_NULL_HANDLE;
+  VkCommandBuffer fill_commands_ = VK_NULL_HANDLE;
 };
 
 }  // namespace bufferpool::vulkan_detail

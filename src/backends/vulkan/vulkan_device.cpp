@@ -339,23 +339,60 @@ VulkanDevice::VulkanDevice(Passkey /*unused*/, const VulkanBackendOptions& optio
     queue_info.queueCount = 1;
     queue_info.pQueuePriorities = &priority;
 
-    VkPhysicalDeviceVulkan12Features features12{};
-    features12.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES;
-    features12.timelineSemaphore = VK_TRUE;
+    const std::uint32_t device_limit = properties_.limits.maxMemoryAllocationCount;
+    budget_.limit = options.max_live_allocations == 0
+                        ? device_limit
+                        : static_cast<std::uint32_t>(
+                              std::min<std::size_t>(options.max_live_allocations, device_limit));
+
     std::vector<const char*> extensions;
     // The spec requires enabling it where offered (MoltenVK).
     if (has_device_extension(physical_device_, "VK_KHR_portability_subset")) {
       extensions.push_back("VK_KHR_portability_subset");
     }
+
+    // Buffers are ranges of shared segments, so a kernel that indexes past
+    // its buffer must not reach its neighbours. robustBufferAccess keeps
+    // out-of-range accesses inside the VkBuffer, which is the whole segment;
+    // robustBufferAccess2 (VK_EXT_robustness2) judges them against the
+    // descriptor's range, which is the buffer itself, and discards them. Both
+    // are turned on where the device offers them.
+    const bool offers_robustness2 = has_device_extension(physical_device_, "VK_EXT_robustness2");
+    VkPhysicalDeviceRobustness2FeaturesEXT robustness2_offered{};
+    robustness2_offered.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ROBUSTNESS_2_FEATURES_EXT;
+    VkPhysicalDeviceFeatures2 offered{};
+    offered.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2;
+    offered.pNext = offers_robustness2 ? &robustness2_offered : nullptr;
+    vkGetPhysicalDeviceFeatures2(physical_device_, &offered);
+    robust_buffer_access_ = offered.features.robustBufferAccess == VK_TRUE;
+    // robustBufferAccess2 may only be enabled together with robustBufferAccess.
+    robust_buffer_access2_ =
+        robust_buffer_access_ && robustness2_offered.robustBufferAccess2 == VK_TRUE;
+
+    VkPhysicalDeviceRobustness2FeaturesEXT robustness2{};
+    robustness2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ROBUSTNESS_2_FEATURES_EXT;
+    robustness2.robustBufferAccess2 = VK_TRUE;
+    VkPhysicalDeviceVulkan12Features features12{};
+    features12.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES;
+    features12.timelineSemaphore = VK_TRUE;
+    if (robust_buffer_access2_) {
+      features12.pNext = &robustness2;
+      extensions.push_back("VK_EXT_robustness2");
+    }
+    VkPhysicalDeviceFeatures2 enabled{};
+    enabled.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2;
+    enabled.pNext = &features12;
+    enabled.features.robustBufferAccess = robust_buffer_access_ ? VK_TRUE : VK_FALSE;
+
     VkDeviceCreateInfo device_info{};
     device_info.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO;
-    device_info.pNext = &features12;
+    device_info.pNext = &enabled;
     device_info.queueCreateInfoCount = 1;
     device_info.pQueueCreateInfos = &queue_info;
     device_info.enabledExtensionCount = static_cast<std::uint32_t>(extensions.size());
     device_info.ppEnabledExtensionNames = extensions.data();
     check(vkCreateDevice(physical_device_, &device_info, nullptr, &device_),
-          "vkCreateDevice on " + name_);
+          [&] { return "vkCreateDevice on " + name_; });
     vkGetDeviceQueue(device_, queue_family_, 0, &queue_);
 
     VkSemaphoreTypeCreateInfo type_info{};
@@ -436,13 +473,14 @@ void VulkanDevice::wait_for_timeline(std::uint64_t value) const noexcept {
   (void)vkWaitSemaphores(device_, &wait_info, std::numeric_limits<std::uint64_t>::max());
 }
 
-bool VulkanDevice::try_reserve_allocation() noexcept {
-  const std::uint32_t limit = properties_.limits.maxMemoryAllocationCount;
-  std::uint32_t live = live_allocations_.load(std::memory_order_relaxed);
-  do {
-    if (live >= limit) return false;
-  } while (!live_allocations_.compare_exchange_weak(live, live + 1, std::memory_order_relaxed));
-  return true;
+void VulkanDevice::wait_for_timeline_or_throw(std::uint64_t value) const {
+  VkSemaphoreWaitInfo wait_info{};
+  wait_info.sType = VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO;
+  wait_info.semaphoreCount = 1;
+  wait_info.pSemaphores = &timeline_;
+  wait_info.pValues = &value;
+  check(vkWaitSemaphores(device_, &wait_info, std::numeric_limits<std::uint64_t>::max()),
+        [&] { return "vkWaitSemaphores for work " + std::to_string(value) + " on " + name_; });
 }
 
 void VulkanDevice::report_validation_message(const char* message) const {

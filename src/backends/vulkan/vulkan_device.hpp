@@ -3,6 +3,8 @@
 // backends (device-local and staging) and the compute machinery on top.
 #pragma once
 
+#include "backends/vulkan/segment_table.hpp"
+
 #include <bufferpool/vulkan.hpp>
 
 #include <vulkan/vulkan.h>
@@ -10,6 +12,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -58,12 +61,28 @@ class VulkanDevice {
   /// the last submitted one, so this cannot hang on work that does not exist.
   void wait_for_timeline(std::uint64_t value) const noexcept;
 
-  /// Counts live allocations against maxMemoryAllocationCount: false when
-  /// none is left.
-  [[nodiscard]] bool try_reserve_allocation() noexcept;
-  void release_allocation() noexcept { live_allocations_.fetch_sub(1, std::memory_order_relaxed); }
+  /// Whether robustBufferAccess is on: an access outside a descriptor's range
+  /// cannot reach memory outside the VkBuffer (the segment) it names.
+  [[nodiscard]] bool robust_buffer_access() const noexcept { return robust_buffer_access_; }
+  /// Whether VK_EXT_robustness2's robustBufferAccess2 is on as well: an
+  /// out-of-range write is discarded and an out-of-range read gives zero,
+  /// judged against the descriptor's range, so a buffer's neighbours in its
+  /// segment are safe by the specification, not only by the driver's choice.
+  [[nodiscard]] bool robust_buffer_access2() const noexcept { return robust_buffer_access2_; }
+
+  /// As wait_for_timeline(), for a caller that must know the work ran (a
+  /// fill that zeroes memory): throws BackendError when the wait fails (a
+  /// lost device).
+  void wait_for_timeline_or_throw(std::uint64_t value) const;
+
+  /// The most allocations live at once: maxMemoryAllocationCount, or
+  /// VulkanBackendOptions::max_live_allocations where that is lower.
+  [[nodiscard]] std::uint32_t allocation_limit() const noexcept { return budget_.limit; }
+  /// The device's live allocations, counted by the SegmentTable as segments
+  /// are reserved and erased, for every backend on the device.
+  [[nodiscard]] AllocationBudget& allocation_budget() noexcept { return budget_; }
   [[nodiscard]] std::uint32_t live_allocations() const noexcept {
-    return live_allocations_.load(std::memory_order_relaxed);
+    return budget_.live.load(std::memory_order_relaxed);
   }
 
   /// Forwards a validation message to the user's callback, or stderr.
@@ -86,10 +105,12 @@ class VulkanDevice {
   std::uint32_t subgroup_size_ = 1;
   std::size_t max_buffer_bytes_ = 0;
   double timestamp_period_ns_ = 0.0;
+  bool robust_buffer_access_ = false;
+  bool robust_buffer_access2_ = false;
 
   std::mutex queue_mutex_;
   std::atomic<std::uint64_t> last_submitted_{0};
-  std::atomic<std::uint32_t> live_allocations_{0};
+  AllocationBudget budget_;
 };
 
 }  // namespace bufferpool::vulkan_detail

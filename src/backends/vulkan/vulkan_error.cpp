@@ -2,6 +2,9 @@
 
 #include <bufferpool/errors.hpp>
 
+#include <array>
+#include <string>
+
 namespace bufferpool::vulkan_detail {
 
 const char* result_name(VkResult result) noexcept {
@@ -47,15 +50,32 @@ const char* result_name(VkResult result) noexcept {
   }
 }
 
-void check(VkResult result, const std::string& what) {
-  if (result == VK_SUCCESS) return;
-  const std::string message = "bufferpool: vulkan: " + what + " failed with " +
-                              result_name(result) + " (" + std::to_string(result) + ")";
+void throw_result(VkResult result, std::string_view what) {
+  std::string message = "bufferpool: vulkan: ";
+  message += what;
+  message += " failed with ";
+  message += result_name(result);
+  message += " (" + std::to_string(result) + ")";
   if (is_out_of_memory(result)) {
     throw OutOfMemoryError(message + "; release buffers or lower PoolConfig::memory_limit", 0, 0,
                            0);
   }
   throw BackendError(message);
+}
+
+std::string format_bytes(std::size_t bytes) {
+  static constexpr std::array<const char*, 5> kUnits{"B", "KiB", "MiB", "GiB", "TiB"};
+  std::size_t unit = 0;
+  std::size_t whole = bytes;
+  while (whole >= 1024 && unit + 1 < kUnits.size()) {
+    whole /= 1024;
+    ++unit;
+  }
+  const std::size_t scale = std::size_t{1} << (10 * unit);
+  if (bytes % scale == 0) return std::to_string(whole) + " " + kUnits[unit];
+  // One decimal, rounded down, so that "1.9 KiB" never reads as more than it is.
+  const std::size_t tenths = (bytes % scale) * 10 / scale;
+  return std::to_string(whole) + "." + std::to_string(tenths) + " " + kUnits[unit];
 }
 
 }  // namespace bufferpool::vulkan_detail

@@ -3,7 +3,11 @@
 
 #include <vulkan/vulkan.h>
 
+#include <concepts>
+#include <cstddef>
 #include <string>
+#include <string_view>
+#include <utility>
 
 namespace bufferpool::vulkan_detail {
 
@@ -16,8 +20,34 @@ namespace bufferpool::vulkan_detail {
 }
 
 /// Throws OutOfMemoryError for the out-of-memory codes (so that a pool frees
-/// its idle buffers and retries), BackendError for any other failure.
-/// `what` says what was being done ("vkCreateBuffer of 4 MiB").
-void check(VkResult result, const std::string& what);
+/// its idle buffers and retries), BackendError for any other failure; `what`
+/// says what was being done ("vkCreateBuffer of 4 MiB on llvmpipe").
+[[noreturn]] void throw_result(VkResult result, std::string_view what);
+
+/// Throws as throw_result() does unless `result` is VK_SUCCESS. `what` is a
+/// step name ("vkQueueSubmit"): nothing is formatted on success.
+inline void check(VkResult result, const char* what) {
+  if (result != VK_SUCCESS) [[unlikely]] {
+    throw_result(result, what);
+  }
+}
+
+/// As above, for a message with details: `describe` builds it, and is called
+/// only on failure, so that a call that succeeds (every allocation on the
+/// pool's miss path) formats no strings.
+///
+///     check(vkAllocateMemory(...), [&] { return "vkAllocateMemory of " + format_bytes(n); });
+template <typename Describe>
+requires std::invocable<Describe> &&
+    std::convertible_to<std::invoke_result_t<Describe>, std::string>
+inline void check(VkResult result, Describe&& describe) {
+  if (result != VK_SUCCESS) [[unlikely]] {
+    throw_result(result, std::string(std::forward<Describe>(describe)()));
+  }
+}
+
+/// Sizes in messages: "4 MiB", "1.5 KiB", "1000 B". The backend's own, so
+/// that it needs nothing of the pool's internals.
+[[nodiscard]] std::string format_bytes(std::size_t bytes);
 
 }  // namespace bufferpool::vulkan_detail
