@@ -462,6 +462,21 @@ Block* PoolCore::allocate_segment(std::size_t capacity_bytes, std::size_t size_b
       if (live < max_live_segments_ || free_empty_segments(0, true) == 0) break;
     }
   }
+  // Empty segments of the kind could not hold the request (the carve failed):
+  // they go back before a new segment comes.
+  if (!exact) {
+    for (;;) {
+      Allocation allocation;
+      {
+        const std::lock_guard lock(heap_mutex_);
+        Segment* empty = heap_.oldest_empty();
+        while (empty != nullptr && empty->kind != kind_for(capacity_bytes)) empty = empty->next;
+        if (empty == nullptr) break;
+        allocation = heap_.remove_empty(empty);
+      }
+      deallocate_segment(allocation);
+    }
+  }
   std::size_t segment_bytes = exact ? capacity_bytes : segment_bytes_for(capacity_bytes);
   segment_bytes = reserve_segment_bytes(segment_bytes, capacity_bytes, size_bytes);
   // The bytes are reserved in held_bytes_ from here on; give them back on failure.
