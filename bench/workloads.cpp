@@ -3,6 +3,7 @@
 // simulated time (a ManualClock moved 1 ms per request), so that a run is
 // the same on every machine.
 #include "workloads.hpp"
+#include "replay/pytorch_policy.hpp"
 #include "suite.hpp"
 
 #include <bufferpool/bufferpool.hpp>
@@ -76,6 +77,35 @@ ReplayResult replay(const Workload& workload, PoolConfig config, std::size_t sam
   return result;
 }
 
+/// The same workload through the simulation of PyTorch's caching-allocator
+/// policy (bench/replay), for a side-by-side figure: its peak segment bytes
+/// over peak live, and its cudaMalloc calls.
+ReplayResult replay_pytorch_policy(const Workload& workload) {
+  replay::PytorchCachingPolicy policy;
+  std::vector<replay::PytorchCachingPolicy::BlockId> slots(workload.slots);
+  std::vector<std::size_t> slot_sizes(workload.slots, 0);
+  ReplayResult result;
+  std::size_t live_bytes = 0;
+  for (const Event& event : workload.events) {
+    if (event.kind == Event::Kind::get) {
+      slots[event.slot] = policy.allocate(event.size_bytes);
+      slot_sizes[event.slot] = event.size_bytes;
+      live_bytes += event.size_bytes;
+      result.peak_live_bytes = std::max(result.peak_live_bytes, live_bytes);
+    } else {
+      policy.free(slots[event.slot]);
+      live_bytes -= slot_sizes[event.slot];
+    }
+  }
+  const auto& stats = policy.stats();
+  result.hit_rate = stats.requests == 0 ? 0.0
+                                        : static_cast<double>(stats.requests_from_cache) /
+                                              static_cast<double>(stats.requests);
+  result.peak_held_bytes = stats.peak_held_bytes;
+  result.backend_allocations = stats.segment_allocations;
+  return result;
+}
+
 struct NamedConfig {
   std::string name;
   std::function<PoolConfig()> make;
@@ -93,6 +123,8 @@ void run_workload_section(const BenchOptions& options, Report& report) {
       {"default", [] { return PoolConfig{}; }},
       {"memory_constrained", [] { return PoolConfig::memory_constrained(); }},
       {"performance_critical", [] { return PoolConfig::performance_critical(); }},
+      // Not a PoolConfig: the simulated PyTorch policy on the same events.
+      {"pytorch policy", [] { return PoolConfig{}; }},
   };
 
   out << "\n1. Hit rate and memory overhead (peak bytes held from the backend / peak bytes "
@@ -112,7 +144,8 @@ void run_workload_section(const BenchOptions& options, Report& report) {
   for (const Workload& workload : workloads) {
     definitions[workload.name] = Json(workload.definition);
     for (const NamedConfig& config : configs) {
-      const ReplayResult result = replay(workload, config.make());
+      const ReplayResult result = config.name == "pytorch policy" ? replay_pytorch_policy(workload)
+                                                                  : replay(workload, config.make());
       out << "   " << std::left << std::setw(13) << workload.name << std::setw(22) << config.name
           << std::right << std::setw(9) << format_fixed(100.0 * result.hit_rate, 2) << "%"
           << std::setw(10) << format_fixed(result.overhead(), 2) << "x" << std::setw(12)
