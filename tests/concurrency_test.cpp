@@ -119,8 +119,7 @@ TEST(Concurrency, BuffersReleasedOnAnotherThreadAreReused) {
   EXPECT_GT(metrics.hits_reused, 0U);
   EXPECT_EQ(metrics.hits + metrics.misses, static_cast<std::uint64_t>(kBuffers));
   EXPECT_EQ(metrics.buffers_in_use, 0U);
-  EXPECT_EQ(metrics.current_bytes_allocated,
-            metrics.bytes_cached + metrics.bytes_free_in_segments);
+  EXPECT_EQ(metrics.current_bytes_allocated, metrics.bytes_cached + metrics.bytes_free_in_segments);
   EXPECT_EQ(pool.check_segments(), "");
 }
 

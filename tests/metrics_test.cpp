@@ -102,7 +102,8 @@ TEST(PoolMetrics, JsonIgnoresTheGlobalLocale) {
   PoolMetrics metrics;
   metrics.hits = 1;
   metrics.misses = 1;
-  const std::locale previous = std::locale::global(std::locale(std::locale::classic(), new NumpunctWithComma));
+  const std::locale previous =
+      std::locale::global(std::locale(std::locale::classic(), new NumpunctWithComma));
   const std::string json = metrics.to_json();
   std::locale::global(previous);
   EXPECT_DOUBLE_EQ(nlohmann::json::parse(json)["hit_rate"].get<double>(), 0.5) << json;

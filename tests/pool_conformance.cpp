@@ -419,7 +419,7 @@ TEST_P(PoolConformance, AnEmptySegmentStaysUntilItHasBeenUnusedForTheTtl) {
   second.reset();  // past max_pool_size: first goes back to the segment
   clock->advance(seconds{1});
   auto third = pool.get_buffer(4 * KiB);  // carved from the same segment
-  third.reset();  // second goes back; the segment holds only the idle third
+  third.reset();                          // second goes back; the segment holds only the idle third
   EXPECT_EQ(pool.cleanup(), 0U);
   EXPECT_EQ(pool.metrics().segments, 1U);
   clock->advance(seconds{10});

@@ -59,7 +59,9 @@ class Backend {
 
   /// The most allocations that may be live at once (Vulkan:
   /// maxMemoryAllocationCount); SIZE_MAX where the backend sets no bound.
-  [[nodiscard]] virtual std::size_t max_live_allocations() const noexcept { return std::numeric_limits<std::size_t>::max(); }
+  [[nodiscard]] virtual std::size_t max_live_allocations() const noexcept {
+    return std::numeric_limits<std::size_t>::max();
+  }
 
   /// Sets bytes [offset_bytes, offset_bytes + size_bytes) of an allocation to
   /// zero, for PoolConfig::zero_on_reuse. The range is not in use by device

@@ -23,15 +23,15 @@ struct PoolMetrics {
   // Cumulative since the pool was made.
   /// Requests served without a new backend allocation: hits_reused + hits_carved.
   std::uint64_t hits = 0;
-  std::uint64_t hits_reused = 0;  ///< served by an idle buffer of the ready cache
-  std::uint64_t hits_carved = 0;  ///< carved from free space in a segment the pool held
-  std::uint64_t misses = 0;       ///< requests that made the backend allocate a segment
-  std::uint64_t allocations = 0;  ///< successful backend allocations (segments)
+  std::uint64_t hits_reused = 0;    ///< served by an idle buffer of the ready cache
+  std::uint64_t hits_carved = 0;    ///< carved from free space in a segment the pool held
+  std::uint64_t misses = 0;         ///< requests that made the backend allocate a segment
+  std::uint64_t allocations = 0;    ///< successful backend allocations (segments)
   std::uint64_t deallocations = 0;  ///< backend frees (segments), for any reason
   /// Idle buffers given back to their segments for a count, byte or memory
   /// limit, or to make room for a request that no free block could hold.
   std::uint64_t evictions = 0;
-  std::uint64_t expirations = 0;  ///< idle buffers given back for passing their TTL
+  std::uint64_t expirations = 0;         ///< idle buffers given back for passing their TTL
   std::uint64_t failed_allocations = 0;  ///< requests that ended in OutOfMemoryError
   std::uint64_t bytes_requested = 0;     ///< sum of sizes asked for
   std::uint64_t bytes_granted = 0;       ///< sum of capacities handed out
@@ -40,8 +40,8 @@ struct PoolMetrics {
   /// Held from the backend: the segments' bytes, which are in use + pending
   /// + idle + bytes_free_in_segments.
   std::size_t current_bytes_allocated = 0;
-  std::size_t peak_bytes_allocated = 0;     ///< highest current_bytes_allocated since reset_peak()
-  std::size_t bytes_in_use = 0;             ///< held by live handles
+  std::size_t peak_bytes_allocated = 0;  ///< highest current_bytes_allocated since reset_peak()
+  std::size_t bytes_in_use = 0;          ///< held by live handles
   std::size_t buffers_in_use = 0;
   std::size_t bytes_cached = 0;  ///< idle, ready for reuse
   std::size_t buffers_cached = 0;

@@ -49,7 +49,7 @@ std::size_t CountingBackend::max_live_allocations() const noexcept {
   return upstream_->max_live_allocations();
 }
 void CountingBackend::fill_zero(const Allocation& allocation, std::size_t offset_bytes,
-                      std::size_t size_bytes) {
+                                std::size_t size_bytes) {
   upstream_->fill_zero(allocation, offset_bytes, size_bytes);
 }
 std::string CountingBackend::name() const { return upstream_->name(); }
@@ -118,7 +118,7 @@ std::size_t FaultInjectingBackend::max_live_allocations() const noexcept {
   return upstream_->max_live_allocations();
 }
 void FaultInjectingBackend::fill_zero(const Allocation& allocation, std::size_t offset_bytes,
-                      std::size_t size_bytes) {
+                                      std::size_t size_bytes) {
   upstream_->fill_zero(allocation, offset_bytes, size_bytes);
 }
 std::string FaultInjectingBackend::name() const { return upstream_->name(); }

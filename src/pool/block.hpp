@@ -64,9 +64,7 @@ struct alignas(64) Block {
   [[nodiscard]] std::size_t capacity_bytes() const noexcept {
     return static_cast<std::size_t>(extent >> 32) << kUnitShift;
   }
-  [[nodiscard]] std::size_t end_bytes() const noexcept {
-    return offset_bytes() + capacity_bytes();
-  }
+  [[nodiscard]] std::size_t end_bytes() const noexcept { return offset_bytes() + capacity_bytes(); }
   void set_extent(std::size_t offset_bytes, std::size_t capacity_bytes) noexcept {
     extent = (std::uint64_t{capacity_bytes >> kUnitShift} << 32) | (offset_bytes >> kUnitShift);
   }

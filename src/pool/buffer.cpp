@@ -71,7 +71,7 @@ void BufferRef::decrement() {
       // Drop an outstanding increment; this handle keeps its own reference,
       // which is still counted, so the count cannot reach zero here.
       if (block_->refs().compare_exchange_weak(refs, refs - kOneIncrement - kOneReference,
-                                             std::memory_order_acq_rel)) {
+                                               std::memory_order_acq_rel)) {
         return;
       }
     } else {
@@ -83,7 +83,8 @@ void BufferRef::decrement() {
 
 std::uint32_t BufferRef::ref_count() const noexcept {
   if (block_ == nullptr) return 0;
-  return static_cast<std::uint32_t>(block_->refs().load(std::memory_order_relaxed) & kReferenceMask);
+  return static_cast<std::uint32_t>(block_->refs().load(std::memory_order_relaxed) &
+                                    kReferenceMask);
 }
 
 std::size_t BufferRef::size() const noexcept {

@@ -1,5 +1,5 @@
-#include "pool/format.hpp"
 #include "pool/block.hpp"
+#include "pool/format.hpp"
 
 #include <bufferpool/config.hpp>
 #include <bufferpool/errors.hpp>

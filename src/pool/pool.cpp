@@ -104,8 +104,8 @@ PoolCore::PoolCore(std::shared_ptr<Backend> backend, PoolConfig config)
                       " bytes; it must be a power of two of at most 1 MiB");
   }
   granule_bytes_ = std::max(granule_bytes_, alignment);
-  max_request_bytes_ = std::min(backend_->max_allocation_bytes(), Block::kMaxSizeBytes) &
-                       ~(granule_bytes_ - 1);
+  max_request_bytes_ =
+      std::min(backend_->max_allocation_bytes(), Block::kMaxSizeBytes) & ~(granule_bytes_ - 1);
   if (class_capacities_.back() > max_request_bytes_) {
     throw ConfigError("bufferpool: PoolConfig::size_classes ends at " +
                       format_bytes(class_capacities_.back()) + ", above the largest buffer the " +
@@ -334,8 +334,7 @@ BUFFERPOOL_HOT BufferRef PoolCore::hand_out(Block* block, std::size_t size_bytes
   BufferRef buffer(this, block);
   if (config_.zero_on_reuse) [[unlikely]] {
     // On failure the handle's destructor hands the block back.
-    backend_->fill_zero(block->segment->allocation, block->offset_bytes(),
-                        block->capacity_bytes());
+    backend_->fill_zero(block->segment->allocation, block->offset_bytes(), block->capacity_bytes());
   }
   return buffer;
 }
@@ -448,8 +447,7 @@ void PoolCore::note_allocated() noexcept {
   }
 }
 
-Block* PoolCore::allocate_segment(std::size_t capacity_bytes, std::size_t size_bytes,
-                                  bool exact) {
+Block* PoolCore::allocate_segment(std::size_t capacity_bytes, std::size_t size_bytes, bool exact) {
   // A backend that bounds its live allocations (Vulkan's
   // maxMemoryAllocationCount) gets empty segments back before a new one.
   if (max_live_segments_ != std::numeric_limits<std::size_t>::max()) {
@@ -783,7 +781,6 @@ std::size_t PoolCore::idle_bytes_estimate() const noexcept {
   return total;
 }
 
-
 std::uint64_t PoolCore::size_aware_priority(const Block& block) noexcept {
   return block.eviction_rank() + kPriorityOne / block.capacity_bytes();
 }
@@ -808,7 +805,8 @@ Block* PoolCore::unlink_eviction_victim(std::span<Shard> shards, bool any_kind,
         if (!any_kind && block->segment->kind != kind) continue;
         // Unstamped: released after its shard last read the clock, the newest.
         const std::uint64_t stamp = block->stamp.load(std::memory_order_relaxed);
-        const std::uint64_t released = stamp == 0 ? std::numeric_limits<std::uint64_t>::max() : stamp;
+        const std::uint64_t released =
+            stamp == 0 ? std::numeric_limits<std::uint64_t>::max() : stamp;
         const auto key = size_aware ? std::pair{size_aware_priority(*block), released}
                                     : std::pair{released, block->eviction_rank()};
         if (victim == nullptr || key < victim_key) {

@@ -210,8 +210,7 @@ class PoolCore {
   /// Under the locks of `shards`: unlinks the idle block of those shards that
   /// the eviction policy frees first, among those of `kind` when `any_kind`
   /// is false.
-  Block* unlink_eviction_victim(std::span<Shard> shards, bool any_kind,
-                                SegmentKind kind) noexcept;
+  Block* unlink_eviction_victim(std::span<Shard> shards, bool any_kind, SegmentKind kind) noexcept;
   /// GreedyDual-Size priority of an idle block; lower goes first.
   [[nodiscard]] static std::uint64_t size_aware_priority(const Block& block) noexcept;
   /// Under an AllShardsLock: rebases once the inflation nears the 48 bits a

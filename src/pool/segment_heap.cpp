@@ -274,8 +274,7 @@ std::string SegmentHeap::check_invariants() const {
     return problem.str();
   }
   if (empty_total != empty_bytes_) {
-    problem << "empty segments hold " << empty_total << " bytes, the heap counts "
-            << empty_bytes_;
+    problem << "empty segments hold " << empty_total << " bytes, the heap counts " << empty_bytes_;
     return problem.str();
   }
   std::size_t binned_bytes = 0;
@@ -288,8 +287,7 @@ std::string SegmentHeap::check_invariants() const {
                 << (bins.lists[bin].empty() ? "empty" : "not empty");
         return problem.str();
       }
-      for (const Block* block = bins.lists[bin].front(); block != nullptr;
-           block = block->next) {
+      for (const Block* block = bins.lists[bin].front(); block != nullptr; block = block->next) {
         ++free_blocks_in_segments;
         if (!block->is_free() || bin_of(block->capacity_bytes()) != bin ||
             static_cast<std::size_t>(block->segment->kind) != kind) {
@@ -307,8 +305,8 @@ std::string SegmentHeap::check_invariants() const {
         while (first->lower != nullptr) {
           if (first->lower->end_bytes() != first->offset_bytes()) {
             problem << "blocks at offsets " << first->lower->offset_bytes() << " and "
-                    << first->offset_bytes() << " of segment "
-                    << block->segment->allocation.handle << " overlap or leave a gap";
+                    << first->offset_bytes() << " of segment " << block->segment->allocation.handle
+                    << " overlap or leave a gap";
             return problem.str();
           }
           first = first->lower;
