@@ -52,7 +52,9 @@ struct PoolMetrics {
   /// Segment bytes not carved into any buffer: empty segments, and the gaps
   /// between buffers (fragmentation).
   std::size_t bytes_free_in_segments = 0;
-  /// The largest request that free space could serve without a new segment.
+  /// The largest free block in any segment. Small and large requests draw on
+  /// different segments (SegmentConfig), so this bounds, but is not always,
+  /// the largest request served without a new segment.
   std::size_t largest_free_block_bytes = 0;
 
   std::vector<SizeClassMetrics> size_classes;

@@ -56,9 +56,10 @@ class BufferPool {
   BufferPool& operator=(BufferPool&&) = delete;
 
   /// A buffer of at least size_bytes, with ref_count() == 1.
-  /// Throws InvalidArgumentError for 0 or a size the backend cannot hold, and
+  /// Throws InvalidArgumentError for 0 or a size the backend cannot hold,
   /// OutOfMemoryError when memory_limit or the backend leaves no room even
-  /// after freeing every idle buffer.
+  /// after freeing every idle buffer, and the backend's error (BackendError)
+  /// when zeroing a buffer for PoolConfig::zero_on_reuse fails.
   [[nodiscard]] BufferRef get_buffer(std::size_t size_bytes);
 
   /// Frees idle buffers past their TTL now; returns how many.

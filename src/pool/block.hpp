@@ -23,20 +23,23 @@ struct alignas(64) Block {
   /// carved at multiples of it, so nothing is lost.
   static constexpr unsigned kUnitShift = 6;
   static constexpr std::size_t kUnitBytes = std::size_t{1} << kUnitShift;
-  /// 32 bits of units each: segments and buffers up to 256 GiB - 64 B.
-  static constexpr std::size_t kMaxSizeBytes = ((std::size_t{1} << 32) - 1) << kUnitShift;
+  /// 31 bits of units for offsets: segments and buffers up to 128 GiB - 64 B.
+  static constexpr std::size_t kMaxSizeBytes = ((std::size_t{1} << 31) - 1) << kUnitShift;
   static constexpr unsigned kClassShift = 48;
   static constexpr std::uint64_t kSizeMask = (std::uint64_t{1} << kClassShift) - 1;
-  /// The class field of a free block.
-  static constexpr unsigned kFreeClass = 0xFFFF;
+  /// The bit of `extent` that marks free segment space.
+  static constexpr std::uint64_t kFreeBit = std::uint64_t{1} << 31;
 
   Segment* segment = nullptr;
-  /// Low 32 bits: offset in the segment; high 32 bits: capacity; both in units.
-  std::uint64_t extent = 0;
-  /// High 16 bits: size class index, or kFreeClass. Low 48 bits: in use, the
+  /// Low 31 bits: offset in the segment; bit 31: free; high 32 bits:
+  /// capacity; offset and capacity in units. Written only under the pool's
+  /// segment lock (where the segment heap reads it for a neighbour's state),
+  /// and for a carved block only before it is handed out.
+  std::uint64_t extent = kFreeBit;
+  /// High 16 bits: size class index. Low 48 bits: in use, the
   /// bytes asked for; idle, the eviction rank (the shard's release count under
   /// EvictionPolicy::oldest_first, the pool's inflation under size_aware).
-  std::uint64_t size_and_class = std::uint64_t{kFreeClass} << kClassShift;
+  std::uint64_t size_and_class = 0;
   /// In use or pending: the device timeline value of the last work that used
   /// it (0: none). Idle: its release time in clock nanoseconds.
   std::atomic<std::uint64_t> stamp{0};
@@ -59,25 +62,28 @@ struct alignas(64) Block {
   }
 
   [[nodiscard]] std::size_t offset_bytes() const noexcept {
-    return static_cast<std::size_t>(extent & 0xFFFFFFFFU) << kUnitShift;
+    return static_cast<std::size_t>(extent & (kFreeBit - 1)) << kUnitShift;
   }
   [[nodiscard]] std::size_t capacity_bytes() const noexcept {
     return static_cast<std::size_t>(extent >> 32) << kUnitShift;
   }
   [[nodiscard]] std::size_t end_bytes() const noexcept { return offset_bytes() + capacity_bytes(); }
+  /// Keeps the free bit.
   void set_extent(std::size_t offset_bytes, std::size_t capacity_bytes) noexcept {
-    extent = (std::uint64_t{capacity_bytes >> kUnitShift} << 32) | (offset_bytes >> kUnitShift);
+    extent = (std::uint64_t{capacity_bytes >> kUnitShift} << 32) | (extent & kFreeBit) |
+             (offset_bytes >> kUnitShift);
   }
+  [[nodiscard]] bool is_free() const noexcept { return (extent & kFreeBit) != 0; }
+  void mark_free() noexcept { extent |= kFreeBit; }
+  void mark_carved() noexcept { extent &= ~kFreeBit; }
 
   [[nodiscard]] std::size_t size_bytes() const noexcept { return size_and_class & kSizeMask; }
   [[nodiscard]] unsigned class_index() const noexcept {
     return static_cast<unsigned>(size_and_class >> kClassShift);
   }
-  [[nodiscard]] bool is_free() const noexcept { return class_index() == kFreeClass; }
   void set_size(std::size_t size_bytes, unsigned class_index) noexcept {
     size_and_class = (std::uint64_t{class_index} << kClassShift) | size_bytes;
   }
-  void mark_free() noexcept { size_and_class = std::uint64_t{kFreeClass} << kClassShift; }
   [[nodiscard]] std::uint64_t eviction_rank() const noexcept { return size_and_class & kSizeMask; }
   void set_eviction_rank(std::uint64_t rank) noexcept {
     size_and_class = (size_and_class & ~kSizeMask) | (rank & kSizeMask);

@@ -32,8 +32,8 @@ class BlockArena {
     }
     Block* block = spare_.pop_front();
     block->segment = nullptr;
-    block->extent = 0;
-    block->mark_free();
+    block->extent = Block::kFreeBit;
+    block->size_and_class = 0;
     block->stamp.store(0, std::memory_order_relaxed);
     block->lower = block->upper = nullptr;
     return block;

@@ -38,7 +38,7 @@ std::vector<std::size_t> geometric_size_classes(std::size_t min_bytes, std::size
   if (max_bytes > detail::Block::kMaxSizeBytes) {
     throw ConfigError("bufferpool: geometric_size_classes: max_bytes (" +
                       std::to_string(max_bytes) +
-                      ") is above the largest buffer the pool can track (256 GiB - 64 B)");
+                      ") is above the largest buffer the pool can track (128 GiB - 64 B)");
   }
   if (classes_per_doubling == 0 || classes_per_doubling > 64) {
     throw ConfigError(
@@ -103,7 +103,7 @@ void PoolConfig::validate() const {
       fail("size_classes[" + std::to_string(index) + "] is 0; classes hold >= 1 byte");
     if (capacity > detail::Block::kMaxSizeBytes) {
       fail("size_classes[" + std::to_string(index) + "] is " + std::to_string(capacity) +
-           " bytes, above the largest buffer the pool can track (256 GiB - 64 B)");
+           " bytes, above the largest buffer the pool can track (128 GiB - 64 B)");
     }
     if (index > 0 && capacity <= size_classes[index - 1]) {
       fail("size_classes must be strictly increasing: size_classes[" + std::to_string(index) +

@@ -361,9 +361,6 @@ BufferRef PoolCore::get_slow(Shard& shard, unsigned class_index, std::size_t siz
   if (caching_enabled_) {
     const std::lock_guard lock(shard.lock);
     stamp_releases(shard, now);
-    // A miss is slow anyway: its buffer's release reads the clock too, so
-    // that a buffer got and released once has an exact TTL.
-    shard.releases_until_clock = 1;
   }
   maybe_cleanup(now);
   if (pending_buffers_.load(std::memory_order_relaxed) > 0) reclaim_completed();
@@ -374,11 +371,17 @@ BufferRef PoolCore::get_slow(Shard& shard, unsigned class_index, std::size_t siz
     for (std::size_t step = 0; step < shards_.size(); ++step) {
       Shard& other = shards_[(own + step) & shard_mask_];
       if (other.idle_buffers.load(std::memory_order_relaxed) == 0) continue;
-      const std::lock_guard lock(other.lock);
-      if (Block* block = take_idle(other, class_index, size_bytes)) {
-        count_handout(other, class_index, size_bytes, block->capacity_bytes(), Source::reused);
-        return hand_out(block, size_bytes, class_index);
+      Block* block = nullptr;
+      {
+        const std::lock_guard lock(other.lock);
+        block = take_idle(other, class_index, size_bytes);
+        if (block != nullptr) {
+          count_handout(other, class_index, size_bytes, block->capacity_bytes(), Source::reused);
+        }
       }
+      // Handed out outside the lock: zero_on_reuse may call the device, and
+      // a failed fill releases the buffer, which takes a shard lock.
+      if (block != nullptr) return hand_out_after_miss(shard, block, size_bytes, class_index);
     }
   }
   const std::size_t capacity_bytes = carve_bytes(size_bytes);
@@ -388,6 +391,18 @@ BufferRef PoolCore::get_slow(Shard& shard, unsigned class_index, std::size_t siz
   {
     const std::lock_guard lock(shard.lock);
     count_handout(shard, class_index, size_bytes, capacity_bytes, source);
+  }
+  return hand_out_after_miss(shard, block, size_bytes, class_index);
+}
+
+BufferRef PoolCore::hand_out_after_miss(Shard& shard, Block* block, std::size_t size_bytes,
+                                        unsigned class_index) {
+  if (caching_enabled_) {
+    // A miss is slow anyway: its buffer's release reads the clock too, so
+    // that a buffer got and released once has an exact TTL: one release of
+    // this shard reading the clock is owed for each miss.
+    const std::lock_guard lock(shard.lock);
+    shard.clock_reads_owed = std::min(shard.clock_reads_owed + 1, kReleasesPerClockRead);
   }
   return hand_out(block, size_bytes, class_index);
 }
@@ -698,7 +713,8 @@ void PoolCore::release(Block* block) noexcept {
       // blocks released since are stamped with that reading (see
       // stamp_releases), so most releases read no clock.
       push_idle(shard, block, 0);
-      if (--shard.releases_until_clock == 0) [[unlikely]] {
+      if (shard.clock_reads_owed > 0 || --shard.releases_until_clock == 0) [[unlikely]] {
+        if (shard.clock_reads_owed > 0) --shard.clock_reads_owed;
         now = read_clock();
         read_the_clock = true;
         stamp_releases(shard, now);

@@ -69,6 +69,8 @@ struct alignas(64) Shard {
   std::uint64_t release_count = 0;
   /// Releases left before one reads the clock (see PoolCore::stamp_releases).
   std::uint32_t releases_until_clock = 1;
+  /// Releases that read the clock whatever the count: one per miss.
+  std::uint32_t clock_reads_owed = 0;
   // Written under the lock; atomic so that limit checks can read them without it.
   std::atomic<std::size_t> idle_buffers{0};
   std::atomic<std::size_t> idle_bytes{0};
@@ -161,6 +163,10 @@ class PoolCore {
                             std::size_t capacity_bytes, Source source) noexcept;
   BufferRef hand_out(Block* block, std::size_t size_bytes, unsigned class_index);
   BufferRef get_slow(Shard& shard, unsigned class_index, std::size_t size_bytes);
+  /// hand_out() for get_slow(), which also makes the buffer's release read
+  /// the clock.
+  BufferRef hand_out_after_miss(Shard& shard, Block* block, std::size_t size_bytes,
+                                unsigned class_index);
 
   /// A block of capacity_bytes from free segment space, or from a new
   /// segment; `source` says which.

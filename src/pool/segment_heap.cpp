@@ -108,7 +108,7 @@ Block* SegmentHeap::split(Block* block, std::size_t capacity_bytes, Block* remai
   note_taken(*block->segment, capacity_bytes);
   // Carved from here on: a neighbour given back before the pool hands this
   // block out must not take it for free space.
-  block->set_size(0, 0);
+  block->mark_carved();
   if (rest == 0) return block;
   // A caller passes a remainder record whenever the block is larger than the
   // request (carve() and add_segment_and_carve() test the same sizes).
