@@ -5,9 +5,14 @@
 #   --fuzz-seconds N    fuzzes for N seconds from the corpus and merges the
 #                       inputs that reach new code (new edges, so the corpus
 #                       stays small) into tests/model/corpus; review and commit
-#                       them. A divergence or crash stops it, leaves crash-* in
-#                       the current folder and prints the operations that led
-#                       to it; replay one input with: build/fuzz/fuzz/pool_model_fuzzer FILE
+#                       them. A divergence or crash stops it, leaves crash-* (a
+#                       hang: timeout-*) in the current folder and prints the
+#                       operations that led to it; replay one input with:
+#                       build/fuzz/fuzz/pool_model_fuzzer FILE
+# At exit the fuzzer prints what it ran (inputs, operations, requests, faults)
+# and how often the model saw each path of the pool (splits, merges, empty
+# segments freed, limit shrinks and refusals, out-of-memory retries, ...). The
+# corpus replay in bufferpool_model_tests requires every path to be reached.
 # The build goes to build/fuzz (BUFFERPOOL_FUZZ_BUILD_DIR overrides it).
 set -euo pipefail
 cd "$(dirname "$0")/.."

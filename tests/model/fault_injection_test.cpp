@@ -1,10 +1,12 @@
 // Fault injection: the benchmark issue's three workloads, replayed through
-// CountingBackend(FaultInjectingBackend(host)) with allocations failing at
-// chosen points, at random, and all at once. Each run shows that every failure
-// is the documented OutOfMemoryError, that no holder ever sees another's bytes,
-// that nothing leaks (the backend's live count is back to zero after clear()
-// and after the pool is gone), and that the pool serves again once the faults
-// stop.
+// CountingBackend(FaultInjectingBackend(host)) with segment allocations
+// failing at chosen points, at random, and all at once. Each run shows that
+// every failure is the documented OutOfMemoryError, that no holder ever sees
+// another's bytes and no two held buffers share a byte of a segment, that the
+// segments stay tiled (check_segments()), that nothing leaks (the backend's
+// live count is back to zero after clear() and after the pool is gone: the
+// leaks counted are printed and must be 0), and that the pool serves again
+// once the faults stop.
 #include "workloads.hpp"  // bench/: the benchmark's workloads
 
 #include <bufferpool/bufferpool.hpp>
@@ -15,6 +17,7 @@
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace bufferpool::model {
@@ -47,18 +50,31 @@ const char* name_of(FaultMode mode) {
   return "?";
 }
 
+/// What the runs of one test did, and the leaks they measured.
 struct Totals {
   std::uint64_t runs = 0;
   std::uint64_t requests = 0;
   std::uint64_t faults_injected = 0;
   std::uint64_t out_of_memory_errors = 0;
-  ~Totals() {
-    std::cout << "fault injection: " << runs << " runs, " << requests << " requests, "
-              << faults_injected << " faults injected, " << out_of_memory_errors
-              << " OutOfMemoryError surfaced, 0 leaks\n";
+  std::uint64_t segments_allocated = 0;
+  /// Backend allocations still live after clear() with nothing held, or
+  /// after the pool was gone, and allocations never freed: each is a leak.
+  std::uint64_t leaked_after_clear = 0;
+  std::uint64_t leaked_after_destroy = 0;
+  std::uint64_t allocations_never_freed = 0;
+
+  [[nodiscard]] std::uint64_t leaks() const {
+    return leaked_after_clear + leaked_after_destroy + allocations_never_freed;
+  }
+  void print(const std::string& test) const {
+    std::cout << "fault injection, " << test << ": " << runs << " runs, " << requests
+              << " requests, " << segments_allocated << " segments allocated, " << faults_injected
+              << " faults injected, " << out_of_memory_errors << " OutOfMemoryError surfaced, "
+              << leaks() << " leaks (" << leaked_after_clear << " after clear(), "
+              << leaked_after_destroy << " after the pool was gone, " << allocations_never_freed
+              << " allocations never freed)\n";
   }
 };
-Totals totals;
 
 unsigned char pattern_of(std::uint64_t serial) {
   return static_cast<unsigned char>(serial % 251 + 1);
@@ -89,7 +105,29 @@ struct Case {
   FaultMode mode;
 };
 
-void run_case(const Case& test) {
+/// "" when no two held buffers share a byte of a segment; else the first pair.
+std::string overlap_among(const std::vector<BufferRef>& slots) {
+  std::vector<std::tuple<std::uint64_t, std::size_t, std::size_t>> ranges;
+  for (const BufferRef& buffer : slots) {
+    if (buffer) {
+      ranges.emplace_back(buffer.native_handle(), buffer.offset_bytes(),
+                          buffer.offset_bytes() + buffer.capacity());
+    }
+  }
+  std::sort(ranges.begin(), ranges.end());
+  for (std::size_t index = 1; index < ranges.size(); ++index) {
+    const auto& [handle, offset, end] = ranges[index];
+    const auto& [previous_handle, previous_offset, previous_end] = ranges[index - 1];
+    if (handle == previous_handle && offset < previous_end) {
+      return "buffers [" + std::to_string(previous_offset) + ", " + std::to_string(previous_end) +
+             ") and [" + std::to_string(offset) + ", " + std::to_string(end) + ") of segment " +
+             std::to_string(handle) + " overlap";
+    }
+  }
+  return "";
+}
+
+void run_case(const Case& test, Totals& totals) {
   SCOPED_TRACE(test.workload.name + " / " + test.config_name + " / " + name_of(test.mode));
   auto faults = std::make_shared<FaultInjectingBackend>(make_host_backend());
   auto counting = std::make_shared<CountingBackend>(faults);
@@ -129,6 +167,12 @@ void run_case(const Case& test) {
       try {
         BufferRef buffer = pool.get_buffer(event.size_bytes);
         ASSERT_GE(buffer.capacity(), event.size_bytes);
+        if (config.zero_on_reuse) {
+          const std::byte* bytes = buffer.data();
+          ASSERT_TRUE(std::all_of(bytes, bytes + buffer.capacity(), [](std::byte b) {
+            return b == std::byte{0};
+          })) << "zero_on_reuse handed out a buffer that is not all zero";
+        }
         patterns[event.slot] = pattern_of(requests);
         stamp(buffer, patterns[event.slot]);
         slots[event.slot] = std::move(buffer);
@@ -143,10 +187,13 @@ void run_case(const Case& test) {
       // Nothing else may escape: any other exception fails the test here.
       const PoolMetrics metrics = pool.metrics();
       ASSERT_EQ(metrics.current_bytes_allocated, counting->live_bytes());
+      ASSERT_EQ(metrics.segments, counting->live_allocations());
       ASSERT_EQ(metrics.failed_allocations, out_of_memory);
       ASSERT_EQ(metrics.buffers_in_use,
                 static_cast<std::size_t>(std::count_if(
                     slots.begin(), slots.end(), [](const BufferRef& b) { return bool(b); })));
+      ASSERT_EQ(pool.check_segments(), "") << "after request " << requests;
+      ASSERT_EQ(overlap_among(slots), "") << "after request " << requests;
     }
     for (std::size_t index = 0; index < slots.size(); ++index) {
       if (slots[index]) {
@@ -155,22 +202,30 @@ void run_case(const Case& test) {
       slots[index].reset();
     }
     pool.clear();
+    totals.leaked_after_clear += counting->live_allocations();
     EXPECT_EQ(counting->live_allocations(), 0U) << "leaked after the workload and clear()";
     EXPECT_EQ(pool.metrics().current_bytes_allocated, 0U);
+    EXPECT_EQ(pool.metrics().segments, 0U);
 
     // The faults stop: the pool serves every size again.
     faults->disarm();
+    std::vector<BufferRef> again;
     for (const std::size_t size : {std::size_t{100}, std::size_t{5000}, std::size_t{300000},
                                    std::size_t{20} * kWorkloadMiB}) {
       BufferRef buffer = pool.get_buffer(size);
       stamp(buffer, 0x5A);
-      EXPECT_TRUE(still_holds(buffer, 0x5A));
+      again.push_back(std::move(buffer));
     }
+    for (const BufferRef& buffer : again) EXPECT_TRUE(still_holds(buffer, 0x5A));
+    EXPECT_EQ(overlap_among(again), "");
     if (test.mode == FaultMode::every_nth || test.mode == FaultMode::device_full) {
       EXPECT_GT(faults->faults_injected(), 0U) << "this mode always injects";
     }
     totals.faults_injected += faults->faults_injected();
   }
+  totals.leaked_after_destroy += counting->live_allocations();
+  totals.allocations_never_freed += counting->total_allocations() - counting->total_frees();
+  totals.segments_allocated += counting->total_allocations();
   EXPECT_EQ(counting->live_allocations(), 0U) << "leaked after the pool was destroyed";
   EXPECT_EQ(counting->total_allocations(), counting->total_frees());
   ++totals.runs;
@@ -181,52 +236,78 @@ void run_case(const Case& test) {
 std::vector<std::pair<std::string, PoolConfig>> configs() {
   PoolConfig limited;
   limited.memory_limit = 96 * kWorkloadMiB;  // the random workload runs into it
+  PoolConfig small_segments;                 // segments fill, split and coalesce often
+  small_segments.segments = {16 * kWorkloadKiB, 64 * kWorkloadKiB, 256 * kWorkloadKiB, kWorkloadMiB,
+                             64 * kWorkloadKiB};
+  small_segments.memory_limit = 48 * kWorkloadMiB;
+  PoolConfig zeroed;
+  zeroed.zero_on_reuse = true;
   return {{"default", PoolConfig{}},
           {"memory_constrained", PoolConfig::memory_constrained()},
           {"performance_critical", PoolConfig::performance_critical()},
-          {"memory_limit_96MiB", limited}};
+          {"memory_limit_96MiB", limited},
+          {"small_segments_limit_48MiB", small_segments},
+          {"zero_on_reuse", zeroed}};
 }
 
-void run_workload(const Workload& workload) {
+/// Runs the workload under every config and fault mode; prints what it
+/// measured and fails on any leak.
+void run_workload(const Workload& workload, const std::string& test) {
+  Totals totals;
   for (const auto& [config_name, config] : configs()) {
     for (const FaultMode mode : {FaultMode::every_nth, FaultMode::fraction_5,
                                  FaultMode::fraction_50, FaultMode::device_full}) {
-      run_case({workload, config, config_name, mode});
+      run_case({workload, config, config_name, mode}, totals);
     }
   }
+  totals.print(test);
+  EXPECT_EQ(totals.runs, configs().size() * 4);
+  EXPECT_GT(totals.faults_injected, 0U);
+  EXPECT_GT(totals.out_of_memory_errors, 0U) << "no fault ever surfaced: the retry is not tested";
+  ASSERT_EQ(totals.leaks(), 0U);
 }
 
 TEST(FaultInjection, SequentialWorkloadSurvivesEveryFaultMode) {
-  run_workload(sequential_workload(kRequests, kSeed));
+  run_workload(sequential_workload(kRequests, kSeed), "sequential");
 }
 
 TEST(FaultInjection, InterleavedWorkloadSurvivesEveryFaultMode) {
-  run_workload(interleaved_workload(kRequests, kSeed));
+  run_workload(interleaved_workload(kRequests, kSeed), "interleaved");
 }
 
 TEST(FaultInjection, RandomWorkloadSurvivesEveryFaultMode) {
-  run_workload(random_workload(kRequests / 2, kSeed));
+  run_workload(random_workload(kRequests / 2, kSeed), "random");
 }
 
-// The pool's own retry: one fault is absorbed (the cache is freed and the
-// allocation retried), two in a row surface as OutOfMemoryError.
+// The pool's own retry: one fault is absorbed (the cache and the empty
+// segments are freed and the allocation retried at the request's own size),
+// two in a row surface as OutOfMemoryError.
 TEST(FaultInjection, OneFaultIsAbsorbedByTheRetryAndTwoSurface) {
   auto faults = std::make_shared<FaultInjectingBackend>(make_host_backend());
   auto counting = std::make_shared<CountingBackend>(faults);
+  constexpr std::size_t kLarge = 3 * kWorkloadMiB;  // a large request: a 20 MiB segment
   {
     BufferPool pool(counting);
-    pool.get_buffer(4096).reset();
+    pool.get_buffer(4096).reset();  // idle, in a 2 MiB small segment
+    ASSERT_EQ(counting->live_allocations(), 1U);
     faults->fail_nth_allocation(1);
-    const BufferRef big = pool.get_buffer(100000);
+    const BufferRef big = pool.get_buffer(kLarge);
     EXPECT_TRUE(big);
-    EXPECT_EQ(pool.metrics().buffers_cached, 0U) << "the retry freed the cache first";
+    const PoolMetrics metrics = pool.metrics();
+    EXPECT_EQ(metrics.buffers_cached, 0U) << "the retry freed the cache first";
+    EXPECT_EQ(metrics.segments, 1U) << "and the small segment it left empty";
+    EXPECT_EQ(metrics.current_bytes_allocated, kLarge) << "the retry asks for the request's size";
+    EXPECT_EQ(metrics.failed_allocations, 0U);
+    EXPECT_EQ(faults->faults_injected(), 1U);
     faults->fail_fraction(1.0, kSeed);
-    EXPECT_THROW((void)pool.get_buffer(100000), OutOfMemoryError);
-    EXPECT_EQ(faults->faults_injected(), 3U);
+    EXPECT_THROW((void)pool.get_buffer(kLarge), OutOfMemoryError);
+    EXPECT_EQ(faults->faults_injected(), 3U) << "the first try and the retry";
+    EXPECT_EQ(pool.metrics().failed_allocations, 1U);
     faults->disarm();
-    EXPECT_TRUE(pool.get_buffer(100000));
+    EXPECT_TRUE(pool.get_buffer(kLarge));
   }
   EXPECT_EQ(counting->live_allocations(), 0U);
+  EXPECT_EQ(counting->total_allocations(), counting->total_frees());
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <sstream>
+#include <tuple>
 #include <vector>
 
 namespace bufferpool::model {
@@ -18,7 +19,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr std::size_t kSlots = 8;
+constexpr std::size_t kSlots = 12;
 constexpr std::size_t kMaxScopes = 4;
 constexpr std::size_t kPatternHead = 256;
 constexpr std::size_t kPatternTail = 64;
@@ -55,15 +56,74 @@ Opcode opcode_of(std::uint8_t byte) {
   return static_cast<Opcode>(value);
 }
 
-/// A config (pool and simulated backend) from four bytes. Some choices make
+using ConfigBytes = std::array<std::uint8_t, 8>;
+
+/// A config (pool and simulated backend) from eight bytes. Some choices make
 /// no sense on purpose: the pool must reject them with ConfigError.
+///   byte 0: size classes (% 10)
+///   byte 1: max_pool_size (% 8), max_cached_bytes (/ 8 % 8)
+///   byte 2: memory_limit (% 8), ttl (/ 8 % 8), background cleanup (>= 0xF0)
+///   byte 3: cleanup_interval (% 8), device bytes (/ 8 % 4), max allocation (/ 32 % 4)
+///   byte 4: segment sizes (% 8; 7 makes no sense, / 8 % 5 says how)
+///   byte 5: zero_on_reuse (bit 0), size_aware eviction (bit 1),
+///           the backend's bound on live allocations (/ 4 % 4)
+///   bytes 6, 7: unused
 struct DecodedConfig {
   PoolConfig pool;
   ModelConfig model;
 };
 
-DecodedConfig decode_config(std::array<std::uint8_t, 4> bytes,
-                            const std::shared_ptr<ManualClock>& clock) {
+SegmentConfig decode_segments(std::uint8_t byte) {
+  SegmentConfig s;  // 0: the defaults, 1 MiB / 2 MiB / 10 MiB / 20 MiB / 2 MiB
+  const auto set = [&s](std::size_t small_max, std::size_t small_segment, std::size_t large_max,
+                        std::size_t large_segment, std::size_t rounding) {
+    s = {small_max, small_segment, large_max, large_segment, rounding};
+  };
+  switch (byte % 8) {
+    case 1:  // tiny segments: they fill, split and empty all the time
+      set(1 * KiB, 4 * KiB, 8 * KiB, 16 * KiB, 4 * KiB);
+      break;
+    case 2:
+      set(4 * KiB, 16 * KiB, 16 * KiB, 64 * KiB, 16 * KiB);
+      break;
+    case 3:
+      set(16 * KiB, 64 * KiB, 32 * KiB, 64 * KiB, 8 * KiB);
+      break;
+    case 4:  // a small segment holds exactly one largest small request
+      set(4 * KiB, 4 * KiB, 32 * KiB, 32 * KiB, 256);
+      break;
+    case 5:  // sizes that are no multiple of the granule
+      set(1000, 3000, 5000, 9999, 3333);
+      break;
+    case 6:  // no medium range: every request above 64 KiB has its own segment
+      set(64 * KiB, 64 * KiB, 64 * KiB, 64 * KiB, 64 * KiB);
+      break;
+    case 7:  // no sense
+      switch ((byte / 8) % 5) {
+        case 0:
+          s.small_segment_bytes = 0;
+          break;
+        case 1:
+          set(8 * KiB, 4 * KiB, 16 * KiB, 16 * KiB, 4 * KiB);
+          break;
+        case 2:
+          set(8 * KiB, 16 * KiB, 4 * KiB, 16 * KiB, 4 * KiB);
+          break;
+        case 3:
+          set(1 * KiB, 4 * KiB, 16 * KiB, 8 * KiB, 4 * KiB);
+          break;
+        default:
+          s.dedicated_rounding_bytes = 0;
+          break;
+      }
+      break;
+    default:
+      break;
+  }
+  return s;
+}
+
+DecodedConfig decode_config(const ConfigBytes& bytes, const std::shared_ptr<ManualClock>& clock) {
   DecodedConfig decoded;
   PoolConfig& config = decoded.pool;
   config.clock = clock;
@@ -102,7 +162,7 @@ DecodedConfig decode_config(std::array<std::uint8_t, 4> bytes,
   static constexpr std::array<std::size_t, 8> kPoolSizes{64, 0, 1, 2, 3, 4, 8, 16};
   static constexpr std::array<std::size_t, 8> kCachedBytes{0,        0,        256,     4 * KiB,
                                                            20 * KiB, 64 * KiB, 1 * MiB, 16 * MiB};
-  static constexpr std::array<std::size_t, 8> kMemoryLimits{0,         0,       0,        64 * KiB,
+  static constexpr std::array<std::size_t, 8> kMemoryLimits{0,         0,       24 * KiB, 64 * KiB,
                                                             256 * KiB, 1 * MiB, 16 * MiB, 100};
   static constexpr std::array<std::chrono::nanoseconds, 8> kTtls{60s, 0s,  1ms, 10s,
                                                                  1s,  1ns, 10s, -1ns};
@@ -111,6 +171,7 @@ DecodedConfig decode_config(std::array<std::uint8_t, 4> bytes,
   static constexpr std::array<std::size_t, 4> kDeviceBytes{0, 128 * KiB, 1 * MiB, 64 * MiB};
   static constexpr std::array<std::size_t, 4> kMaxAllocation{SIZE_MAX, 1 * MiB, 64 * MiB + 4 * KiB,
                                                              std::size_t{1} << 40};
+  static constexpr std::array<std::size_t, 4> kMaxLive{SIZE_MAX, SIZE_MAX, 3, 8};
   config.max_pool_size = kPoolSizes[bytes[1] % 8];
   config.max_cached_bytes = kCachedBytes[(bytes[1] / 8) % 8];
   config.memory_limit = kMemoryLimits[bytes[2] % 8];
@@ -119,6 +180,10 @@ DecodedConfig decode_config(std::array<std::uint8_t, 4> bytes,
   // Background cleanup would make the run depend on the scheduler; it is
   // turned on only with an interval of 0, which the pool must reject.
   config.background_cleanup = bytes[2] >= 0xF0 && config.cleanup_interval == 0s;
+  config.segments = decode_segments(bytes[4]);
+  config.zero_on_reuse = (bytes[5] & 1U) != 0;
+  config.eviction =
+      (bytes[5] & 2U) != 0 ? EvictionPolicy::size_aware : EvictionPolicy::oldest_first;
 
   ModelConfig& model = decoded.model;
   model.size_classes = config.size_classes;
@@ -128,8 +193,14 @@ DecodedConfig decode_config(std::array<std::uint8_t, 4> bytes,
   model.ttl_ns = config.ttl.count();
   model.cleanup_interval_ns = config.cleanup_interval.count();
   model.background_cleanup = config.background_cleanup;
+  model.size_aware = config.eviction == EvictionPolicy::size_aware;
+  model.zero_on_reuse = config.zero_on_reuse;
+  model.segments = {config.segments.small_request_max_bytes, config.segments.small_segment_bytes,
+                    config.segments.large_request_max_bytes, config.segments.large_segment_bytes,
+                    config.segments.dedicated_rounding_bytes};
   model.device_bytes = kDeviceBytes[(bytes[3] / 8) % 4];
   model.max_allocation_bytes = kMaxAllocation[(bytes[3] / 32) % 4];
+  model.max_live_allocations = kMaxLive[(bytes[5] / 4) % 4];
   return decoded;
 }
 
@@ -145,6 +216,8 @@ std::string describe_metrics_difference(const PoolMetrics& expected, const PoolM
     if (describe) out << " " << name << ": expected " << want << ", got " << got << ";";
   };
   field("hits", expected.hits, actual.hits);
+  field("hits_reused", expected.hits_reused, actual.hits_reused);
+  field("hits_carved", expected.hits_carved, actual.hits_carved);
   field("misses", expected.misses, actual.misses);
   field("allocations", expected.allocations, actual.allocations);
   field("deallocations", expected.deallocations, actual.deallocations);
@@ -162,6 +235,11 @@ std::string describe_metrics_difference(const PoolMetrics& expected, const PoolM
   field("buffers_cached", expected.buffers_cached, actual.buffers_cached);
   field("bytes_pending_gpu", expected.bytes_pending_gpu, actual.bytes_pending_gpu);
   field("buffers_pending_gpu", expected.buffers_pending_gpu, actual.buffers_pending_gpu);
+  field("segments", expected.segments, actual.segments);
+  field("empty_segments", expected.empty_segments, actual.empty_segments);
+  field("bytes_free_in_segments", expected.bytes_free_in_segments, actual.bytes_free_in_segments);
+  field("largest_free_block_bytes", expected.largest_free_block_bytes,
+        actual.largest_free_block_bytes);
   if (expected.size_classes.size() != actual.size_classes.size()) {
     out << " size_classes.size(): expected " << expected.size_classes.size() << ", got "
         << actual.size_classes.size() << ";";
@@ -188,6 +266,22 @@ std::string describe_metrics_difference(const PoolMetrics& expected, const PoolM
   return out.str();
 }
 
+/// The identities PoolMetrics documents, on the pool's own figures: "" or
+/// the first that fails.
+std::string metrics_identity_problem(const PoolMetrics& m) {
+  if (m.hits != m.hits_reused + m.hits_carved) return "hits != hits_reused + hits_carved";
+  if (m.current_bytes_allocated !=
+      m.bytes_in_use + m.bytes_pending_gpu + m.bytes_cached + m.bytes_free_in_segments) {
+    return "current_bytes_allocated != in use + pending + cached + free in segments";
+  }
+  if (m.empty_segments > m.segments) return "more empty segments than segments";
+  if (m.largest_free_block_bytes > m.bytes_free_in_segments) {
+    return "the largest free block is larger than all free bytes";
+  }
+  if (m.peak_bytes_allocated < m.current_bytes_allocated) return "peak below current";
+  return "";
+}
+
 class Runner {
  public:
   Runner() {
@@ -208,17 +302,28 @@ class Runner {
     const auto byte_at = [&input](std::size_t index) -> std::uint8_t {
       return index < input.size() ? input[index] : std::uint8_t{0};
     };
-    open_pool({byte_at(0), byte_at(1), byte_at(2), byte_at(3)}, true);
+    ConfigBytes header{};
+    for (std::size_t index = 0; index < header.size(); ++index) header[index] = byte_at(index);
+    open_pool(header, true);
     check("start");
-    for (std::size_t offset = 4; offset < input.size() && !failure_; offset += 4) {
+    for (std::size_t offset = header.size(); offset < input.size() && !failure_; offset += 4) {
       const std::array<std::uint8_t, 4> op{byte_at(offset), byte_at(offset + 1),
                                            byte_at(offset + 2), byte_at(offset + 3)};
-      execute(op);
+      if (opcode_of(op[0]) == Opcode::new_pool) {
+        // Takes the next 4 bytes too: eight config bytes.
+        offset += 4;
+        new_pool({op[1], op[2], op[3], static_cast<std::uint8_t>(op[1] ^ op[3]), byte_at(offset),
+                  byte_at(offset + 1), byte_at(offset + 2), byte_at(offset + 3)});
+      } else {
+        execute(op);
+      }
       ++stats.operations;
       if (!failure_) check(last_operation_);
     }
     if (!failure_) teardown();
+    ++stats.inputs;
     stats.faults_injected += faults_->faults_injected();
+    stats.coverage += model_.coverage();
     return failure_;
   }
 
@@ -232,7 +337,7 @@ class Runner {
     switch (opcode_of(op[0])) {
       case Opcode::get: {
         const std::size_t size = decode_size(op[1], op[2], op[3]);
-        const std::size_t target = op[0] % kSlots;
+        const std::size_t target = (op[0] / 24U * 5U + op[0] % 24U) % kSlots;
         name << "slot" << target << " = get_buffer(" << size << ")";
         note(name.str());
         get(target, size, static_cast<unsigned char>(op[3] | 1U));
@@ -363,13 +468,18 @@ class Runner {
         }
         break;
       case Opcode::new_pool:
-        note("replace the pool (config bytes " + std::to_string(op[1]) + " " +
-             std::to_string(op[2]) + " " + std::to_string(op[3]) + ")");
-        open_pool({op[1], op[2], op[3], static_cast<std::uint8_t>(op[1] ^ op[3])}, false);
-        break;
       case Opcode::count:
         break;
     }
+  }
+
+  void new_pool(const ConfigBytes& bytes) {
+    std::ostringstream name;
+    name << "replace the pool (config bytes";
+    for (const auto byte : bytes) name << " " << static_cast<unsigned>(byte);
+    name << ")";
+    note(name.str());
+    open_pool(bytes, false);
   }
 
   void get(std::size_t target, std::size_t size, unsigned char pattern) {
@@ -378,15 +488,15 @@ class Runner {
     try {
       BufferRef got = pool_->get_buffer(size);
       if (expected.kind != GetOutcome::Kind::buffer) {
-        fail(expected.kind == GetOutcome::Kind::invalid_argument
-                 ? "expected InvalidArgumentError, got a buffer"
-                 : "expected OutOfMemoryError, got a buffer");
+        fail(std::string("expected ") + expected_error_name(expected) + ", got a buffer");
         return;
       }
       const ModelBuffer& want = model_.buffers()[expected.buffer];
-      if (got.native_handle() != want.handle) {
-        fail("got backend allocation " + std::to_string(got.native_handle()) + ", expected " +
-             std::to_string(want.handle));
+      if (got.native_handle() != want.handle || got.offset_bytes() != want.offset) {
+        fail("got bytes at offset " + std::to_string(got.offset_bytes()) + " of segment " +
+             std::to_string(got.native_handle()) + ", expected offset " +
+             std::to_string(want.offset) + " of segment " + std::to_string(want.handle) + " (" +
+             source_name(expected.source) + ")");
         return;
       }
       if (got.ref_count() != 1 || got.size() != size || got.capacity() != want.capacity) {
@@ -394,6 +504,16 @@ class Runner {
              std::to_string(got.size()) + ", capacity " + std::to_string(got.capacity()) +
              "; expected 1, " + std::to_string(size) + ", " + std::to_string(want.capacity));
         return;
+      }
+      if (model_.config().zero_on_reuse && got.host_visible()) {
+        // Every byte it may use is zero, whoever had them before.
+        ++stats_->zeroed_checks;
+        const std::byte* bytes = got.data();
+        if (!std::all_of(bytes, bytes + got.capacity(),
+                         [](std::byte b) { return b == std::byte{0}; })) {
+          fail("zero_on_reuse: the buffer handed out is not all zero");
+          return;
+        }
       }
       patterns_.resize(model_.buffers().size());
       patterns_[expected.buffer] = pattern;
@@ -421,8 +541,39 @@ class Runner {
              std::to_string(expected.limit_bytes) + ", " + std::to_string(expected.in_use_bytes) +
              "): " + error.what());
       }
+    } catch (const BackendError& error) {
+      ++stats_->backend_errors;
+      if (expected.kind != GetOutcome::Kind::backend_error) {
+        fail(std::string("unexpected BackendError: ") + error.what());
+      }
     } catch (const std::exception& error) {
       fail(std::string("unexpected exception: ") + error.what());
+    }
+  }
+
+  static const char* expected_error_name(const GetOutcome& outcome) {
+    switch (outcome.kind) {
+      case GetOutcome::Kind::invalid_argument:
+        return "InvalidArgumentError";
+      case GetOutcome::Kind::out_of_memory:
+        return "OutOfMemoryError";
+      case GetOutcome::Kind::backend_error:
+        return "BackendError (fill_zero)";
+      default:
+        return "a buffer";
+    }
+  }
+
+  static const char* source_name(GetOutcome::Source source) {
+    switch (source) {
+      case GetOutcome::Source::reused:
+        return "the model reuses an idle buffer";
+      case GetOutcome::Source::carved:
+        return "the model carves free segment space";
+      case GetOutcome::Source::allocated:
+        return "the model allocates a new segment";
+      default:
+        return "?";
     }
   }
 
@@ -493,7 +644,7 @@ class Runner {
   }
 
   void fault(std::uint8_t kind, std::uint8_t argument) {
-    switch (kind % 4) {
+    switch (kind % 5) {
       case 0: {
         const std::uint64_t n = 1 + argument % 3;
         note("faults.fail_nth_allocation(" + std::to_string(n) + ")");
@@ -511,10 +662,15 @@ class Runner {
         faults_->fail_all(false);
         model_.fail_all(false);
         break;
-      default:
+      case 3:
         note("faults.disarm()");
         faults_->disarm();
         model_.disarm();
+        break;
+      default:
+        note("simulated.fail_next_fill_zero()");
+        simulated_->fail_next_fill_zero();
+        model_.fail_next_fill_zero();
         break;
     }
   }
@@ -534,7 +690,7 @@ class Runner {
     }
   }
 
-  void open_pool(std::array<std::uint8_t, 4> bytes, bool first) {
+  void open_pool(const ConfigBytes& bytes, bool first) {
     DecodedConfig decoded = decode_config(bytes, clock_);
     if (!decoded.model.valid()) {
       // The backend's limit is part of what the pool checks; the current pool
@@ -546,16 +702,27 @@ class Runner {
         fail("a config that makes no sense was accepted");
       } catch (const ConfigError&) {
         ++stats_->usage_errors;
+      } catch (const std::exception& error) {
+        fail(std::string("a config that makes no sense threw something else than ConfigError: ") +
+             error.what());
       }
       simulated_->set_max_allocation_bytes(current_max);
       if (!first) return;
       // The first pool must exist: fall back to the defaults.
-      decoded = decode_config({0, 0, 0, 0}, clock_);
+      decoded = decode_config({}, clock_);
     }
     pool_.reset();
+    model_.close_pool();
     simulated_->set_device_bytes(decoded.model.device_bytes);
     simulated_->set_max_allocation_bytes(decoded.model.max_allocation_bytes);
-    pool_ = std::make_unique<BufferPool>(counting_, decoded.pool);
+    simulated_->set_max_live_allocations(decoded.model.max_live_allocations);
+    try {
+      pool_ = std::make_unique<BufferPool>(counting_, decoded.pool);
+    } catch (const std::exception& error) {
+      fail(std::string("a config the model accepts was refused: ") + error.what());
+      pool_ = std::make_unique<BufferPool>(counting_, decode_config({}, clock_).pool);
+      return;
+    }
     model_.open_pool(decoded.model);
     ++stats_->pools_created;
   }
@@ -582,22 +749,38 @@ class Runner {
       model_.drop_reference(buffer);
     }
     keepers_.clear();
+    check("dropping every handle");
+    if (failure_) return;
     pool_.reset();
     model_.close_pool();
     if (model_.backend_live_allocations() != 0) fail("the model leaks");
     expect_equal("live allocations after teardown", std::size_t{0}, counting_->live_allocations());
     expect_equal("simulated live allocations after teardown", std::size_t{0},
                  simulated_->live_allocations());
+    expect_equal("device timeline after teardown", model_.device_completed(),
+                 simulated_->completed_timeline());
   }
 
   // ---- checks ---------------------------------------------------------------
 
   void check(const std::string& after) {
     if (failure_) return;
-    const std::string difference =
-        describe_metrics_difference(model_.expected_metrics(), pool_->metrics());
+    const PoolMetrics actual = pool_->metrics();
+    const std::string difference = describe_metrics_difference(model_.expected_metrics(), actual);
     if (!difference.empty()) {
       fail("metrics differ after " + after + ":" + difference);
+      return;
+    }
+    if (const std::string problem = metrics_identity_problem(actual); !problem.empty()) {
+      fail("the pool's metrics break an identity after " + after + ": " + problem);
+      return;
+    }
+    if (const std::string problem = pool_->check_segments(); !problem.empty()) {
+      fail("check_segments() after " + after + ": " + problem);
+      return;
+    }
+    if (const std::string problem = simulated_->problem(); !problem.empty()) {
+      fail("the simulated backend saw a misuse: " + problem);
       return;
     }
     expect_equal("backend live allocations", model_.backend_live_allocations(),
@@ -605,7 +788,70 @@ class Runner {
     expect_equal("backend live bytes", model_.backend_live_bytes(), counting_->live_bytes());
     expect_equal("faults injected", model_.faults_injected(), faults_->faults_injected());
     expect_equal("device timeline", model_.device_completed(), simulated_->completed_timeline());
+    expect_equal("fill_zero calls", model_.zero_fills(), simulated_->zero_fills());
+    expect_equal("fill_zero bytes", model_.zero_fill_bytes(), simulated_->zero_fill_bytes());
+    expect_equal("fill_zero faults", model_.zero_fill_faults(), simulated_->zero_fill_faults());
     for (std::size_t slot = 0; slot < kSlots && !failure_; ++slot) check_slot(slot);
+    if (!failure_) check_layout(after);
+  }
+
+  /// Every buffer not given back (live, idle, pending; of any pool) lies
+  /// inside a live backend allocation of the size its segment has, no two
+  /// overlap, and in the model each segment is tiled by its buffers and free
+  /// blocks.
+  void check_layout(const std::string& after) {
+    const auto& segments = model_.segments();
+    for (const ModelSegment& segment : segments) {
+      if (segment.freed) continue;
+      if (simulated_->allocation_bytes(segment.handle) != segment.size) {
+        fail("after " + after + ": segment " + std::to_string(segment.handle) + " of " +
+             std::to_string(segment.size) + " bytes is not live in the backend at that size");
+        return;
+      }
+    }
+    // (segment, offset, end, what) for every range of a segment not freed.
+    std::vector<std::tuple<std::size_t, std::size_t, std::size_t, std::string>> ranges;
+    const auto& buffers = model_.buffers();
+    for (std::size_t index = 0; index < buffers.size(); ++index) {
+      const ModelBuffer& buffer = buffers[index];
+      if (buffer.state == BufferState::returned) continue;
+      const ModelSegment& segment = segments[buffer.segment];
+      if (segment.freed || buffer.offset + buffer.capacity > segment.size ||
+          buffer.offset % PoolModel::kGranule != 0) {
+        fail("after " + after + ": buffer #" + std::to_string(index) + " at [" +
+             std::to_string(buffer.offset) + ", +" + std::to_string(buffer.capacity) +
+             ") does not lie inside its segment " + std::to_string(segment.handle));
+        return;
+      }
+      ranges.emplace_back(buffer.segment, buffer.offset, buffer.offset + buffer.capacity,
+                          "buffer #" + std::to_string(index));
+    }
+    for (const FreeBlock& block : model_.free_blocks()) {
+      if (segments[block.segment].freed) continue;
+      ranges.emplace_back(block.segment, block.offset, block.offset + block.size, "free block");
+    }
+    std::sort(ranges.begin(), ranges.end());
+    for (std::size_t index = 0; index < ranges.size(); ++index) {
+      const auto& [segment, offset, end, what] = ranges[index];
+      const bool first = index == 0 || std::get<0>(ranges[index - 1]) != segment;
+      const std::size_t expected_offset = first ? 0 : std::get<2>(ranges[index - 1]);
+      if (offset < expected_offset) {
+        fail("after " + after + ": " + std::get<3>(ranges[index - 1]) + " and " + what +
+             " overlap in segment " + std::to_string(segments[segment].handle));
+        return;
+      }
+      if (offset != expected_offset) {
+        fail("after " + after + ": the model leaves a gap before " + what + " in segment " +
+             std::to_string(segments[segment].handle));
+        return;
+      }
+      const bool last = index + 1 == ranges.size() || std::get<0>(ranges[index + 1]) != segment;
+      if (last && end != segments[segment].size) {
+        fail("after " + after + ": the model does not tile segment " +
+             std::to_string(segments[segment].handle));
+        return;
+      }
+    }
   }
 
   void check_slot(std::size_t slot) {
@@ -622,6 +868,7 @@ class Runner {
       return;
     }
     expect_equal(name + " native_handle", want.handle, buffer.native_handle());
+    expect_equal(name + " offset_bytes", want.offset, buffer.offset_bytes());
     expect_equal(name + " ref_count", want.refs, buffer.ref_count());
     expect_equal(name + " size", want.size, buffer.size());
     expect_equal(name + " capacity", want.capacity, buffer.capacity());
@@ -691,8 +938,30 @@ class Runner {
         const std::size_t power = std::size_t{1} << (8 + a % 17);  // 256 B .. 16 MiB
         return power + power / 256 * b;
       }
-      case 5:
-        return largest + 1 + std::size_t{a} * 512 + b;
+      case 5: {
+        if (a % 2 == 0) return largest + 1 + std::size_t{a} * 512 + b;
+        // The edges of the segment settings: where a request changes kind or
+        // gets a segment of its own, and the segments' own sizes.
+        const ModelSegments& s = model_.config().segments;
+        const std::array<std::size_t, 12> edges{
+            s.small_request_max_bytes,     s.small_request_max_bytes + 1,
+            s.small_segment_bytes,         s.small_segment_bytes + 1,
+            s.large_request_max_bytes - 1, s.large_request_max_bytes,
+            s.large_segment_bytes,         s.large_segment_bytes + 1,
+            s.dedicated_rounding_bytes,    s.dedicated_rounding_bytes + 1,
+            PoolModel::kGranule,           2 * PoolModel::kGranule + 1};
+        const std::size_t edge = edges[b % edges.size()];
+        switch ((a / 2) % 4) {
+          case 0:
+            return edge;
+          case 1:
+            return edge > 1 ? edge - 1 : edge;
+          case 2:
+            return edge / 2 + 1;
+          default:
+            return edge / 3 + 1;
+        }
+      }
       case 6: {
         const std::array<std::size_t, 8> huge{
             max_request, max_request + 1, (std::size_t{1} << 48) - 1, (std::size_t{1} << 48) - 4096,
@@ -768,13 +1037,28 @@ class Runner {
 }  // namespace
 
 RunStats& RunStats::operator+=(const RunStats& other) {
+  inputs += other.inputs;
   operations += other.operations;
   requests += other.requests;
   out_of_memory_errors += other.out_of_memory_errors;
+  backend_errors += other.backend_errors;
   usage_errors += other.usage_errors;
   pools_created += other.pools_created;
+  zeroed_checks += other.zeroed_checks;
   faults_injected += other.faults_injected;
+  coverage += other.coverage;
   return *this;
+}
+
+std::string describe(const RunStats& stats) {
+  std::ostringstream out;
+  out << stats.inputs << " inputs, " << stats.operations << " operations, " << stats.requests
+      << " requests, " << stats.pools_created << " pools, " << stats.faults_injected
+      << " faults injected, " << stats.out_of_memory_errors << " OutOfMemoryError, "
+      << stats.backend_errors << " BackendError, " << stats.usage_errors << " usage errors, "
+      << stats.zeroed_checks << " zeroed buffers checked; model paths:";
+  for (const auto& [name, count] : stats.coverage.fields()) out << " " << name << "=" << count;
+  return out.str();
 }
 
 std::optional<std::string> run_against_model(std::span<const std::uint8_t> input, RunStats* stats) {
@@ -785,12 +1069,15 @@ std::optional<std::string> run_against_model(std::span<const std::uint8_t> input
 }
 
 std::string describe_format() {
-  return "header: 4 config bytes; then 4 bytes per operation: opcode % 24 -> "
-         "0-4 get(slot = opcode % 8, size from the 3 arguments), 5 copy, 6 move, 7-8 reset, "
-         "9 increment, 10 decrement, 11 check and write the pattern, 12 open scope, 13 add to "
-         "scope, 14 close scope, 15 drain scope, 16 advance clock, 17 cleanup, 18 clear, "
-         "19 mark_used_until, 20 complete device work, 21 fault injection, 22 reset_peak or "
-         "capacity_for, 23 replace the pool with a new config";
+  return "header: 8 config bytes (0 classes, 1 idle caps, 2 memory limit and ttl, 3 cleanup "
+         "interval, device size and max allocation, 4 segment sizes, 5 zero_on_reuse, "
+         "size-aware eviction and the bound on live allocations); then 4 bytes per operation: "
+         "opcode % 24 -> 0-4 get(slot from the opcode, size from the 3 arguments), 5 copy, "
+         "6 move, 7-8 reset, 9 increment, 10 decrement, 11 check and write the pattern, 12 open "
+         "scope, 13 add to scope, 14 close scope, 15 drain scope, 16 advance clock, 17 cleanup, "
+         "18 clear, 19 mark_used_until, 20 complete device work, 21 fault injection (allocation "
+         "or fill_zero), 22 reset_peak or capacity_for, 23 replace the pool with a new config "
+         "(3 argument bytes and the next 4 bytes)";
 }
 
 }  // namespace bufferpool::model

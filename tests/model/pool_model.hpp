@@ -1,12 +1,42 @@
 // PoolModel: a reference model of what a single-threaded user of BufferPool can
-// observe. It keeps every buffer in a plain vector with its state, scans
-// linearly, and follows the contract step by step in the order the pool
-// documents: which buffer a request gets (or that it allocates, and which
-// backend handle it gets), which idle buffers a release, a cleanup, a limit or
-// an out-of-memory retry frees, and every counter of PoolMetrics.
+// observe. It is the pool's contract written as plain code: every segment,
+// free block and buffer sits in a plain vector, every decision is a linear
+// scan, and the steps follow the order the pool documents:
+//
+//   get:     1. the ready cache (newest first, up to 8 candidates of the
+//               request's class, the first that the request fills to within
+//               an eighth): a hit, reused;
+//            2. lazy cleanup, buffers the device has finished with, the ready
+//               cache again;
+//            3. the best free block of the request's kind (smallest that
+//               fits; of equal ones, the one that became free first), carved
+//               from its lower end: a hit, carved; when none fits, idle
+//               buffers of that kind go back to their segments one at a time
+//               (the eviction policy's first victim), retrying after each;
+//               under memory_limit the request fails at once, keeping the
+//               cache, when the live bytes leave no room;
+//            4. a new segment (2 MiB / 20 MiB / its own, see SegmentConfig):
+//               a miss. Empty segments of the request's kind (too small
+//               for it: the carve failed) go back first; near memory_limit
+//               the new one shrinks to the request, then
+//               empty segments go (oldest unused first), then idle buffers;
+//               a backend out of memory frees the cache and retries once at
+//               the request's own size.
+//   release: pending while device work uses it; freed at once with caching
+//            off; otherwise idle, then the caps, then lazy cleanup. A release
+//            reads the clock only every 16th time (and the first after a
+//            miss); the buffers released in between count as released at the
+//            next reading (a release that reads, a miss, a reclaim, a
+//            cleanup), and only a release that reads runs lazy cleanup.
+//            GreedyDual-Size ranks are kept unbounded here: the pool's
+//            48-bit ranks and their rebasing must not change any decision.
+//   cleanup: idle buffers past their TTL go back to their segments; empty
+//            segments unused for a TTL go back to the backend.
 //
 // It also models the backend stack the model tests use:
-// CountingBackend(FaultInjectingBackend(SimulatedBackend)).
+// CountingBackend(FaultInjectingBackend(SimulatedBackend)): handles 1, 2, 3,
+// ... in allocation order, a device of a chosen size, a bound on live
+// allocations, injected allocation faults and injected fill_zero faults.
 #pragma once
 
 #include <bufferpool/metrics.hpp>
@@ -19,6 +49,15 @@
 
 namespace bufferpool::model {
 
+/// SegmentConfig, as plain numbers.
+struct ModelSegments {
+  std::size_t small_request_max_bytes = std::size_t{1} << 20;
+  std::size_t small_segment_bytes = std::size_t{2} << 20;
+  std::size_t large_request_max_bytes = std::size_t{10} << 20;
+  std::size_t large_segment_bytes = std::size_t{20} << 20;
+  std::size_t dedicated_rounding_bytes = std::size_t{2} << 20;
+};
+
 /// The settings of one pool, as plain numbers.
 struct ModelConfig {
   std::vector<std::size_t> size_classes;
@@ -28,25 +67,99 @@ struct ModelConfig {
   std::int64_t ttl_ns = 0;
   std::int64_t cleanup_interval_ns = 0;
   bool background_cleanup = false;
+  bool size_aware = false;  ///< EvictionPolicy::size_aware, else oldest_first
+  bool zero_on_reuse = false;
+  ModelSegments segments;
   /// Backend settings made at the same time (SimulatedBackend).
   std::size_t device_bytes = 0;
   std::size_t max_allocation_bytes = SIZE_MAX;
+  std::size_t max_live_allocations = SIZE_MAX;
 
-  /// Whether PoolConfig::validate() accepts it.
+  /// Whether PoolConfig::validate() and the BufferPool constructor accept it.
   [[nodiscard]] bool valid() const;
 };
 
-enum class BufferState { live, idle, pending, freed };
+/// How many times each path of the pool ran: what a corpus reaches.
+struct ModelCoverage {
+  std::uint64_t hits_reused = 0;
+  std::uint64_t hits_carved = 0;
+  std::uint64_t misses = 0;
+  std::uint64_t splits = 0;         ///< carves that left the rest of the block free
+  std::uint64_t exact_carves = 0;   ///< carves that took a whole free block
+  std::uint64_t best_fit_ties = 0;  ///< carves where several free blocks had the best size
+  std::uint64_t merges_lower = 0;   ///< give-backs merged with a free lower neighbour
+  std::uint64_t merges_upper = 0;   ///< ... with a free upper neighbour
+  std::uint64_t merges_both = 0;    ///< ... with both
+  std::uint64_t segments_emptied = 0;
+  std::uint64_t empty_freed_ttl = 0;
+  std::uint64_t empty_freed_clear = 0;       ///< by clear(), also in an out-of-memory retry
+  std::uint64_t empty_freed_limit = 0;       ///< to fit memory_limit
+  std::uint64_t empty_freed_live_bound = 0;  ///< to stay under max_live_allocations
+  std::uint64_t empty_freed_too_small = 0;   ///< of the request's kind, too small for it
+  std::uint64_t evictions_for_room = 0;      ///< idle buffers given back so that a carve fits
+  std::uint64_t evictions_for_limit = 0;     ///< ... so that memory_limit fits a new segment
+  std::uint64_t evictions_over_caps = 0;
+  std::uint64_t size_aware_evictions = 0;
+  std::uint64_t expirations = 0;
+  std::uint64_t limit_shrinks = 0;    ///< segments shrunk to the request near memory_limit
+  std::uint64_t limit_refusals = 0;   ///< requests refused at once: live bytes leave no room
+  std::uint64_t limit_failures = 0;   ///< refused after freeing everything (fragmentation)
+  std::uint64_t backend_retries = 0;  ///< backend out of memory: cache freed, retried
+  std::uint64_t retry_successes = 0;
+  std::uint64_t retry_failures = 0;
+  std::uint64_t dedicated_segments = 0;  ///< segments of a request's own (above the large kind)
+  std::uint64_t zero_fills = 0;
+  std::uint64_t zero_fill_faults = 0;
+  std::uint64_t device_reclaims = 0;  ///< pending buffers back after the device finished
+  std::uint64_t orphan_releases = 0;  ///< buffers released after their pool was gone
+
+  ModelCoverage& operator+=(const ModelCoverage& other);
+  /// "name value" pairs, one per field, for reports.
+  [[nodiscard]] std::vector<std::pair<const char*, std::uint64_t>> fields() const;
+};
+
+enum class BufferState {
+  live,      ///< held by handles
+  idle,      ///< in the ready cache
+  pending,   ///< released while device work uses it
+  returned,  ///< given back to its segment's free space (the record is history)
+};
+
+/// One backend allocation the pool carves buffers out of.
+struct ModelSegment {
+  std::uint64_t handle = 0;  ///< the backend's handle: 1, 2, 3, ... in allocation order
+  std::size_t size = 0;
+  bool large = false;  ///< SegmentKind::large (requests above small_request_max_bytes)
+  int pool = 0;
+  bool freed = false;  ///< gone back to the backend
+  std::size_t free_bytes = 0;
+  std::uint64_t unused_since_ns = 0;  ///< the latest release time of a block given back
+  std::uint64_t emptied_order = 0;    ///< when it last became empty, for ties
+  bool host_visible = false;
+};
+
+/// Free space of a segment: [offset, offset + size).
+struct FreeBlock {
+  std::size_t segment = 0;  ///< index into segments()
+  std::size_t offset = 0;
+  std::size_t size = 0;
+  std::uint64_t entered = 0;  ///< when it entered its bin (its last change), for ties
+};
 
 struct ModelBuffer {
-  std::uint64_t handle = 0;  ///< the backend's handle: 1, 2, 3, ... in allocation order
+  std::size_t segment = 0;  ///< index into segments()
+  std::uint64_t handle = 0;
+  std::size_t offset = 0;
   std::size_t capacity = 0;
   std::size_t size = 0;
   unsigned size_class = 0;  ///< class index; size_classes.size() for oversize
   BufferState state = BufferState::live;
-  int pool = 0;                     ///< which pool (generation) it came from
-  std::uint64_t release_ns = 0;     ///< while idle: when it was released
-  std::uint64_t release_order = 0;  ///< while idle: releases before it, for ties
+  int pool = 0;  ///< which pool (generation) it came from
+  /// While idle: its release time + 1, or 0 while unstamped (released after
+  /// the pool last read the clock; it gets the time of the next reading).
+  std::uint64_t stamp = 0;
+  std::uint64_t list_order = 0;     ///< while idle: its place in its class list
+  std::uint64_t eviction_rank = 0;  ///< while idle: release count, or inflation (size_aware)
   std::uint64_t device_use = 0;     ///< while live or pending
   std::uint32_t refs = 0;           ///< handles + increments
   std::uint32_t increments = 0;
@@ -55,8 +168,16 @@ struct ModelBuffer {
 
 /// What a get() is expected to do.
 struct GetOutcome {
-  enum class Kind { buffer, invalid_argument, out_of_memory } kind = Kind::buffer;
-  std::size_t buffer = 0;  ///< index into buffers(), for Kind::buffer
+  enum class Kind {
+    buffer,
+    invalid_argument,
+    out_of_memory,
+    /// zero_on_reuse and the backend's fill_zero threw: BackendError, and the
+    /// buffer (`buffer`) went straight back to the pool.
+    backend_error,
+  } kind = Kind::buffer;
+  enum class Source { none, reused, carved, allocated } source = Source::none;
+  std::size_t buffer = 0;  ///< index into buffers(), for Kind::buffer and backend_error
   // For Kind::out_of_memory: the error's fields.
   std::size_t requested_bytes = 0;
   std::size_t limit_bytes = 0;
@@ -65,8 +186,12 @@ struct GetOutcome {
 
 class PoolModel {
  public:
+  /// SimulatedBackend's buffer alignment, which is the pool's granule.
+  static constexpr std::size_t kGranule = 256;
+
   /// Starts a new pool (the previous one, if any, is destroyed first: its idle
-  /// and pending buffers are freed, its live buffers stay valid).
+  /// and pending buffers are given back and its empty segments freed; segments
+  /// with live buffers stay until their last buffer goes).
   void open_pool(const ModelConfig& config);
   void close_pool();
 
@@ -88,22 +213,33 @@ class PoolModel {
   void advance_clock(std::int64_t ns);
   void complete_device_until(std::uint64_t value);
 
-  // Fault injection (FaultInjectingBackend).
+  // Fault injection (FaultInjectingBackend, and SimulatedBackend's fill_zero).
   void fail_nth_allocation(std::uint64_t n) { fault_countdown_ = n; }
   void fail_all(bool on) { fail_all_ = on; }
   void disarm() {
     fault_countdown_ = 0;
     fail_all_ = false;
   }
+  void fail_next_fill_zero() { fill_fault_armed_ = true; }
+  void disarm_fill_zero_fault() { fill_fault_armed_ = false; }
+  /// Whether a pending buffer's device work is done (the next miss reclaims it).
+  [[nodiscard]] bool reclaimable_pending() const;
 
   [[nodiscard]] PoolMetrics expected_metrics() const;
   [[nodiscard]] const std::vector<ModelBuffer>& buffers() const { return buffers_; }
+  [[nodiscard]] const std::vector<ModelSegment>& segments() const { return segments_; }
+  [[nodiscard]] const std::vector<FreeBlock>& free_blocks() const { return free_; }
   [[nodiscard]] const ModelConfig& config() const { return config_; }
+  [[nodiscard]] const ModelCoverage& coverage() const { return coverage_; }
   [[nodiscard]] std::int64_t now() const { return now_; }
   [[nodiscard]] std::uint64_t device_completed() const { return device_completed_; }
   [[nodiscard]] std::size_t backend_live_allocations() const { return backend_live_; }
   [[nodiscard]] std::size_t backend_live_bytes() const { return backend_live_bytes_; }
   [[nodiscard]] std::uint64_t faults_injected() const { return faults_injected_; }
+  [[nodiscard]] std::uint64_t zero_fills() const { return zero_fills_; }
+  [[nodiscard]] std::uint64_t zero_fill_bytes() const { return zero_fill_bytes_; }
+  [[nodiscard]] std::uint64_t zero_fill_faults() const { return zero_fill_faults_; }
+  [[nodiscard]] bool fill_fault_armed() const { return fill_fault_armed_; }
   [[nodiscard]] int pool() const { return pool_; }
   [[nodiscard]] std::size_t max_request_bytes() const;
 
@@ -113,35 +249,87 @@ class PoolModel {
     std::size_t limit_bytes;
     std::size_t in_use_bytes;
   };
+  enum class FreeCause { ttl, clear, limit, live_bound };
 
   [[nodiscard]] unsigned class_for(std::size_t size_bytes) const;
-  [[nodiscard]] std::size_t capacity_of(unsigned size_class, std::size_t size_bytes) const;
+  [[nodiscard]] std::size_t carve_bytes(std::size_t size_bytes) const;
   [[nodiscard]] bool caching() const { return config_.max_pool_size > 0; }
-  [[nodiscard]] std::optional<std::size_t> take_idle(unsigned size_class, std::size_t size_bytes);
-  void hand_out(std::size_t buffer, std::size_t size_bytes, bool hit);
-  [[nodiscard]] std::optional<std::size_t> allocate(std::size_t capacity, std::size_t size_bytes,
-                                                    OutOfMemory& failure);
-  [[nodiscard]] bool reserve_within_limit(std::size_t capacity, OutOfMemory& failure);
-  /// The backend stack's allocate: nullopt when it throws OutOfMemoryError.
-  [[nodiscard]] std::optional<std::uint64_t> backend_allocate(std::size_t capacity);
-  void backend_free(ModelBuffer& buffer);
-  void release(std::size_t buffer);
-  void push_idle(std::size_t buffer, std::int64_t now);
-  void free_pooled(std::size_t buffer);
-  [[nodiscard]] std::vector<std::size_t> idle_oldest_first() const;
+  [[nodiscard]] bool large_kind(std::size_t capacity) const {
+    return capacity > config_.segments.small_request_max_bytes;
+  }
+  [[nodiscard]] std::size_t segment_bytes_for(std::size_t capacity) const;
+  [[nodiscard]] bool current(const ModelSegment& segment) const {
+    return open_ && segment.pool == pool_ && !segment.freed;
+  }
+  [[nodiscard]] bool current(const ModelBuffer& buffer) const {
+    return open_ && buffer.pool == pool_;
+  }
+
+  // The ready cache.
+  /// The idle buffers of one class list, in list order (oldest first).
+  [[nodiscard]] std::vector<std::size_t> idle_list(unsigned list) const;
+  /// Every idle buffer, class lists in index order, each oldest first: the
+  /// order clear(), close and a TTL sweep take them in.
+  [[nodiscard]] std::vector<std::size_t> idle_by_list() const;
+  [[nodiscard]] std::size_t idle_count() const;
   [[nodiscard]] std::size_t idle_bytes() const;
+  [[nodiscard]] std::optional<std::size_t> take_idle(unsigned size_class, std::size_t size_bytes);
+  void push_idle(std::size_t buffer, std::uint64_t stamp);
+  /// Gives every unstamped idle buffer the release time `now`.
+  void stamp_releases(std::int64_t now);
+  /// When an idle buffer was last used, for its segment.
+  [[nodiscard]] std::uint64_t released_at(const ModelBuffer& buffer) const;
   [[nodiscard]] bool over_caps() const;
+  /// The idle buffer the eviction policy gives back first, of segments of
+  /// kind `large` unless `any_kind`; updates the size-aware inflation.
+  [[nodiscard]] std::optional<std::size_t> eviction_victim(bool any_kind, bool large);
   void evict_over_caps();
+  bool evict_one(bool any_kind, bool large);
+
+  // Segments.
+  [[nodiscard]] std::optional<std::size_t> carve(bool large, std::size_t capacity);
+  [[nodiscard]] std::size_t carve_from(std::size_t free_block, std::size_t capacity);
+  /// Returns a carved buffer to its segment, merged with free neighbours;
+  /// true when the segment is now empty.
+  bool give_back(std::size_t buffer, std::uint64_t unused_since_ns);
+  [[nodiscard]] bool segment_empty(const ModelSegment& segment) const {
+    return segment.free_bytes == segment.size;
+  }
+  [[nodiscard]] std::optional<std::size_t> oldest_empty() const;
+  void free_segment(std::size_t segment);
+  /// Frees the current pool's empty segments unused since before
+  /// `unused_before_ns` (all of them for UINT64_MAX), or only the oldest.
+  std::size_t free_empty_segments(std::uint64_t unused_before_ns, bool just_one, FreeCause cause);
+  [[nodiscard]] std::size_t heap_free_bytes() const;
+
+  // Requests.
+  GetOutcome hand_out(std::size_t buffer, std::size_t size_bytes, unsigned size_class,
+                      GetOutcome::Source source, bool after_miss);
+  [[nodiscard]] std::optional<std::size_t> allocate_segment(std::size_t capacity, bool exact,
+                                                            OutOfMemory& failure);
+  [[nodiscard]] bool reserve_segment_bytes(std::size_t& segment_bytes, std::size_t capacity,
+                                           OutOfMemory& failure);
+  [[nodiscard]] bool beyond_memory_limit(std::size_t capacity) const;
+  [[nodiscard]] std::size_t in_use_bytes(std::size_t held) const;
+  /// The backend stack's allocate: nullopt when it throws OutOfMemoryError.
+  [[nodiscard]] std::optional<std::uint64_t> backend_allocate(std::size_t bytes);
+
+  void release(std::size_t buffer);
   void maybe_cleanup(std::int64_t now);
   std::size_t expire(std::int64_t now);
   void reclaim_completed();
-  [[nodiscard]] bool any_pending() const;
+  [[nodiscard]] bool any_pending() const { return !pending_.empty(); }
 
   ModelConfig config_;
   int pool_ = 0;
   bool open_ = false;
+  std::vector<ModelSegment> segments_;
+  std::vector<FreeBlock> free_;
   std::vector<ModelBuffer> buffers_;
   std::vector<std::size_t> pending_;  ///< current pool's pending buffers, in release order
+  std::uint64_t next_entered_ = 0;
+  std::uint64_t next_emptied_ = 0;
+  std::uint64_t next_list_order_ = 0;
 
   // Time, the device and the backend stack.
   std::int64_t now_ = 0;
@@ -152,10 +340,17 @@ class PoolModel {
   std::uint64_t fault_countdown_ = 0;
   bool fail_all_ = false;
   std::uint64_t faults_injected_ = 0;
+  bool fill_fault_armed_ = false;
+  std::uint64_t zero_fills_ = 0;
+  std::uint64_t zero_fill_bytes_ = 0;
+  std::uint64_t zero_fill_faults_ = 0;
 
   // The current pool's counters.
-  std::uint64_t last_release_ns_ = 0;
+  std::uint64_t last_release_stamp_ = 0;
   std::uint64_t release_count_ = 0;
+  std::uint32_t releases_until_clock_ = 1;
+  std::uint32_t clock_reads_owed_ = 0;
+  std::uint64_t inflation_ = 0;
   std::int64_t last_cleanup_ = 0;
   std::size_t held_bytes_ = 0;
   std::size_t peak_bytes_ = 0;
@@ -166,8 +361,11 @@ class PoolModel {
   std::uint64_t failed_allocations_ = 0;
   std::uint64_t bytes_requested_ = 0;
   std::uint64_t bytes_granted_ = 0;
+  std::uint64_t hits_carved_ = 0;
   std::vector<std::uint64_t> class_hits_;
   std::vector<std::uint64_t> class_misses_;
+
+  ModelCoverage coverage_;
 };
 
 }  // namespace bufferpool::model

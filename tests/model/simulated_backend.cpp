@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 namespace bufferpool::model {
@@ -30,6 +31,11 @@ Allocation SimulatedBackend::allocate(std::size_t size_bytes) {
     throw OutOfMemoryError(
         "simulated backend: device out of memory for " + std::to_string(size_bytes) + " bytes",
         size_bytes, 0, 0);
+  }
+  if (live_.size() >= max_live_allocations_) {
+    throw OutOfMemoryError("simulated backend: " + std::to_string(live_.size()) +
+                               " allocations are live, the most the device allows",
+                           size_bytes, 0, 0);
   }
   Live live{size_bytes, nullptr};
   if (size_bytes <= kHostVisibleLimit) {
@@ -72,6 +78,37 @@ std::size_t SimulatedBackend::max_allocation_bytes() const noexcept {
   return max_allocation_bytes_;
 }
 
+std::size_t SimulatedBackend::max_live_allocations() const noexcept {
+  const std::lock_guard lock(mutex_);
+  return max_live_allocations_;
+}
+
+void SimulatedBackend::fill_zero(const Allocation& allocation, std::size_t offset_bytes,
+                                 std::size_t size_bytes) {
+  const std::lock_guard lock(mutex_);
+  const auto found = live_.find(allocation.handle);
+  if (found == live_.end() || found->second.host_ptr != allocation.host_ptr ||
+      offset_bytes > found->second.size_bytes ||
+      size_bytes > found->second.size_bytes - offset_bytes) {
+    if (problem_.empty()) {
+      problem_ = "fill_zero of bytes [" + std::to_string(offset_bytes) + ", +" +
+                 std::to_string(size_bytes) + ") of allocation " +
+                 std::to_string(allocation.handle) + ", which is not live or not that large";
+    }
+    return;
+  }
+  if (fail_next_fill_) {
+    fail_next_fill_ = false;
+    ++zero_fill_faults_;
+    throw BackendError("simulated backend: injected fill_zero fault");
+  }
+  if (found->second.host_ptr != nullptr) {
+    std::memset(found->second.host_ptr + offset_bytes, 0, size_bytes);
+  }
+  ++zero_fills_;
+  zero_fill_bytes_ += size_bytes;
+}
+
 void SimulatedBackend::set_device_bytes(std::size_t bytes) {
   const std::lock_guard lock(mutex_);
   device_bytes_ = bytes;
@@ -92,6 +129,47 @@ std::size_t SimulatedBackend::live_bytes() const {
 std::size_t SimulatedBackend::live_allocations() const {
   const std::lock_guard lock(mutex_);
   return live_.size();
+}
+
+void SimulatedBackend::set_max_live_allocations(std::size_t count) {
+  const std::lock_guard lock(mutex_);
+  max_live_allocations_ = count;
+}
+
+void SimulatedBackend::fail_next_fill_zero() {
+  const std::lock_guard lock(mutex_);
+  fail_next_fill_ = true;
+}
+
+void SimulatedBackend::disarm_fill_zero_fault() {
+  const std::lock_guard lock(mutex_);
+  fail_next_fill_ = false;
+}
+
+std::size_t SimulatedBackend::allocation_bytes(std::uint64_t handle) const {
+  const std::lock_guard lock(mutex_);
+  const auto found = live_.find(handle);
+  return found == live_.end() ? 0 : found->second.size_bytes;
+}
+
+std::uint64_t SimulatedBackend::zero_fills() const {
+  const std::lock_guard lock(mutex_);
+  return zero_fills_;
+}
+
+std::uint64_t SimulatedBackend::zero_fill_bytes() const {
+  const std::lock_guard lock(mutex_);
+  return zero_fill_bytes_;
+}
+
+std::uint64_t SimulatedBackend::zero_fill_faults() const {
+  const std::lock_guard lock(mutex_);
+  return zero_fill_faults_;
+}
+
+std::string SimulatedBackend::problem() const {
+  const std::lock_guard lock(mutex_);
+  return problem_;
 }
 
 }  // namespace bufferpool::model

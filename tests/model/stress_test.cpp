@@ -1,12 +1,18 @@
 // Concurrency stress: 8 threads run a random mix of operations on one pool for
 // a bounded number of operations, with the background cleanup thread running,
 // a short TTL, count and byte caps, a memory limit and injected backend faults,
-// so that every slow path (eviction, expiry, limit, out-of-memory retry,
-// stealing from other threads' shards, cross-thread release) runs concurrently
-// with the hit path. Each holder writes a pattern unique to it (thread and
-// serial number) into its buffer and checks it before every release, so any
-// buffer handed to two holders at once fails the test. CI runs it under
-// ThreadSanitizer (ctest -L concurrency).
+// so that every slow path (carving, splitting and coalescing segments,
+// eviction, expiry, limit, out-of-memory retry, stealing from other threads'
+// shards) runs concurrently with the hit path. Buffers are handed between
+// threads, so many are released on a thread other than the one that got
+// them; the test counts those and requires them. Each holder writes a pattern
+// unique to it (thread and serial number) into its buffer and checks it
+// before every release, so any buffer handed to two holders at once fails the
+// test. The run is cut into phases; between phases, with every thread parked
+// at a barrier, it checks that the segments are tiled (check_segments()) and
+// that no two held buffers share a byte of a segment. CI runs it under
+// ThreadSanitizer (ctest -L concurrency); the barrier orders the phases only,
+// each phase runs unsynchronized.
 #include "gated_backend.hpp"
 #include "workloads.hpp"  // bench/: the benchmark's workloads
 
@@ -14,8 +20,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <barrier>
 #include <chrono>
 #include <cstring>
 #include <iostream>
@@ -23,6 +31,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 namespace bufferpool::model {
@@ -32,6 +41,7 @@ using namespace bufferpool::workloads;  // NOLINT(google-build-using-namespace)
 
 constexpr unsigned kThreads = 8;
 constexpr std::size_t kOperationsPerThread = 40000;
+constexpr std::size_t kPhases = 8;
 constexpr std::size_t kSlotsPerThread = 4;
 constexpr std::size_t kPatternWords = 8;  // 64 bytes at each end of a buffer
 
@@ -75,7 +85,28 @@ bool holds_pattern(const BufferRef& buffer, std::uint64_t pattern) {
 struct Held {
   BufferRef buffer;
   std::uint64_t pattern = 0;
+  unsigned owner = 0;  ///< the thread that got it
 };
+
+/// (segment, offset, end) of a held buffer.
+using Range = std::tuple<std::uint64_t, std::size_t, std::size_t>;
+
+Range range_of(const BufferRef& buffer) {
+  return {buffer.native_handle(), buffer.offset_bytes(), buffer.offset_bytes() + buffer.capacity()};
+}
+
+/// "" when no two ranges share a byte; else the first pair that does.
+std::string first_overlap(std::vector<Range> ranges) {
+  std::sort(ranges.begin(), ranges.end());
+  for (std::size_t index = 1; index < ranges.size(); ++index) {
+    const auto& [handle, offset, end] = ranges[index];
+    if (handle == std::get<0>(ranges[index - 1]) && offset < std::get<2>(ranges[index - 1])) {
+      return "buffers at offsets " + std::to_string(std::get<1>(ranges[index - 1])) + " and " +
+             std::to_string(offset) + " of segment " + std::to_string(handle) + " overlap";
+    }
+  }
+  return "";
+}
 
 /// Buffers handed from one thread to another, with the pattern they hold.
 class Exchange {
@@ -91,9 +122,16 @@ class Exchange {
     parked_.pop_back();
     return held;
   }
-  void drain() {
+  /// Drops every parked buffer here; returns how many.
+  std::size_t drain() {
     const std::lock_guard lock(mutex_);
+    const std::size_t count = parked_.size();
     parked_.clear();
+    return count;
+  }
+  void add_ranges(std::vector<Range>& ranges) {
+    const std::lock_guard lock(mutex_);
+    for (const Held& held : parked_) ranges.push_back(range_of(held.buffer));
   }
 
  private:
@@ -106,6 +144,7 @@ struct Counts {
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> out_of_memory{0};
   std::atomic<std::uint64_t> handed_over{0};
+  std::atomic<std::uint64_t> released_elsewhere{0};  ///< released by a thread that did not get it
   std::atomic<std::uint64_t> corrupted{0};
   std::atomic<std::uint64_t> unexpected_errors{0};
 };
@@ -117,12 +156,18 @@ std::size_t random_size(SplitMix64& random) {
   return base - random.below(base / 4 + 1) + (random.below(8) == 0 ? 300000 : 0);
 }
 
-void run_thread(BufferPool& pool, Exchange& exchange, Counts& counts, unsigned thread) {
+/// Each thread's held buffers, published at the phase barrier.
+using Published = std::array<std::vector<Range>, kThreads>;
+
+template <typename Barrier>
+void run_thread(BufferPool& pool, Exchange& exchange, Counts& counts, Barrier& phase_end,
+                Published& published, unsigned thread) {
   SplitMix64 random(0x5EED0000 + thread);
   std::array<Held, kSlotsPerThread> slots;
   std::uint64_t serial = 0;
-  const auto release = [&counts](Held& held) {
+  const auto release = [&counts, thread](Held& held) {
     if (held.buffer && !holds_pattern(held.buffer, held.pattern)) ++counts.corrupted;
+    if (held.buffer && held.owner != thread) ++counts.released_elsewhere;
     held.buffer.reset();
   };
   const auto acquire = [&](Held& held) -> bool {
@@ -134,6 +179,7 @@ void run_thread(BufferPool& pool, Exchange& exchange, Counts& counts, unsigned t
       release(held);  // checks the old buffer against its own pattern
       held.buffer = std::move(buffer);
       held.pattern = pattern;
+      held.owner = thread;
       return true;
     } catch (const OutOfMemoryError&) {
       ++counts.out_of_memory;  // injected faults: documented, and survivable
@@ -205,18 +251,44 @@ void run_thread(BufferPool& pool, Exchange& exchange, Counts& counts, unsigned t
     }
     if (slot.buffer && !holds_pattern(slot.buffer, slot.pattern)) ++counts.corrupted;
     ++counts.operations;
+    if ((operation + 1) % (kOperationsPerThread / kPhases) == 0) {
+      published[thread].clear();
+      for (const Held& held : slots) {
+        if (held.buffer) published[thread].push_back(range_of(held.buffer));
+      }
+      phase_end.arrive_and_wait();  // the checks run while every thread waits here
+    }
   }
   for (Held& held : slots) release(held);
 }
 
-TEST(Stress, EightThreadsNeverShareABufferAndNothingLeaks) {
+/// Reads the pool's metrics once the background cleanup has settled: the
+/// figures the pool reports and the backend's agree whenever the pool is quiet.
+PoolMetrics settled_metrics(const BufferPool& pool, const CountingBackend& counting) {
+  PoolMetrics metrics;
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    metrics = pool.metrics();
+    if (metrics.segments == counting.live_allocations() &&
+        metrics.current_bytes_allocated == counting.live_bytes()) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  }
+  return metrics;
+}
+
+void run_stress(const PoolConfig& base, const std::string& name) {
   auto faults = std::make_shared<FaultInjectingBackend>(make_host_backend());
   faults->fail_fraction(0.02, 7);
   auto counting = std::make_shared<CountingBackend>(faults);
   Counts counts;
   PoolMetrics final_metrics;
+  std::size_t phase_checks = 0;
+  std::size_t held_checked = 0;
+  std::vector<std::string> phase_problems;
+  std::size_t drained = 0;
   {
-    PoolConfig config;
+    PoolConfig config = base;
     config.max_pool_size = 24;
     config.max_cached_bytes = 2 << 20;
     config.memory_limit = 64 << 20;
@@ -225,36 +297,87 @@ TEST(Stress, EightThreadsNeverShareABufferAndNothingLeaks) {
     config.background_cleanup = true;
     BufferPool pool(counting, config);
     Exchange exchange;
+    Published published;
+    const auto check_phase = [&]() noexcept {
+      // Every thread is parked at the barrier: what they hold is published.
+      try {
+        ++phase_checks;
+        std::vector<Range> ranges;
+        for (const auto& thread_ranges : published) {
+          ranges.insert(ranges.end(), thread_ranges.begin(), thread_ranges.end());
+        }
+        exchange.add_ranges(ranges);
+        held_checked += ranges.size();
+        if (std::string problem = pool.check_segments(); !problem.empty()) {
+          phase_problems.push_back("check_segments(): " + problem);
+        }
+        if (std::string problem = first_overlap(ranges); !problem.empty()) {
+          phase_problems.push_back(problem);
+        }
+      } catch (...) {
+        phase_problems.push_back("the phase check threw");
+      }
+    };
+    std::barrier phase_end(kThreads, check_phase);
     std::vector<std::thread> threads;
     for (unsigned thread = 0; thread < kThreads; ++thread) {
-      threads.emplace_back(run_thread, std::ref(pool), std::ref(exchange), std::ref(counts),
-                           thread);
+      threads.emplace_back(
+          [&, thread] { run_thread(pool, exchange, counts, phase_end, published, thread); });
     }
     for (auto& thread : threads) thread.join();
-    exchange.drain();
-    final_metrics = pool.metrics();
+    drained = exchange.drain();  // released here, on a thread that got none of them
+    final_metrics = settled_metrics(pool, *counting);
+    EXPECT_EQ(pool.check_segments(), "");
     EXPECT_EQ(final_metrics.buffers_in_use, 0U);
     EXPECT_EQ(final_metrics.bytes_in_use, 0U);
     EXPECT_EQ(final_metrics.current_bytes_allocated, counting->live_bytes());
-    EXPECT_EQ(final_metrics.buffers_cached, counting->live_allocations());
+    EXPECT_EQ(final_metrics.segments, counting->live_allocations());
+    EXPECT_EQ(final_metrics.current_bytes_allocated, final_metrics.bytes_cached +
+                                                         final_metrics.bytes_pending_gpu +
+                                                         final_metrics.bytes_free_in_segments)
+        << "nothing is in use: the segments hold idle buffers and free space only";
     EXPECT_LE(final_metrics.buffers_cached, config.max_pool_size);
     EXPECT_EQ(final_metrics.failed_allocations, counts.out_of_memory.load());
     EXPECT_EQ(final_metrics.allocations, counting->total_allocations());
+    EXPECT_EQ(final_metrics.hits, final_metrics.hits_reused + final_metrics.hits_carved);
+    EXPECT_GT(final_metrics.hits_carved, 0U);
+    EXPECT_GT(final_metrics.hits_reused, 0U);
     pool.clear();
-    EXPECT_EQ(counting->live_allocations(), 0U);
+    EXPECT_EQ(pool.check_segments(), "");
+    EXPECT_EQ(counting->live_allocations(), 0U) << "nothing is held: every segment goes";
     EXPECT_TRUE(pool.get_buffer(1000)) << "the pool still serves";
   }
+  EXPECT_EQ(phase_checks, kPhases);
+  EXPECT_TRUE(phase_problems.empty()) << phase_problems.front();
   EXPECT_EQ(counts.corrupted.load(), 0U) << "a buffer was shared by two holders";
   EXPECT_EQ(counts.unexpected_errors.load(), 0U);
+  EXPECT_GT(counts.released_elsewhere.load(), 0U) << "no buffer was released on another thread";
   EXPECT_EQ(counting->live_allocations(), 0U) << "leaked after the pool was destroyed";
   EXPECT_EQ(counting->total_allocations(), counting->total_frees());
   EXPECT_EQ(counts.operations.load(), std::uint64_t{kThreads} * kOperationsPerThread);
-  std::cout << "stress: " << kThreads << " threads, " << counts.operations.load() << " operations, "
-            << counts.requests.load() << " requests (hit rate " << final_metrics.hit_rate() << "), "
+  std::cout << "stress (" << name << "): " << kThreads << " threads, " << counts.operations.load()
+            << " operations, " << counts.requests.load() << " requests (hit rate "
+            << final_metrics.hit_rate() << ", " << final_metrics.hits_carved << " carved), "
             << counts.handed_over.load() << " buffers handed between threads, "
-            << faults->faults_injected() << " faults injected, " << counts.out_of_memory.load()
-            << " OutOfMemoryError, " << final_metrics.evictions << " evictions, "
-            << final_metrics.expirations << " expirations, 0 shared, 0 leaked\n";
+            << counts.released_elsewhere.load() + drained
+            << " released on a thread that did not get them, " << counting->total_allocations()
+            << " segments allocated, " << faults->faults_injected() << " faults injected, "
+            << counts.out_of_memory.load() << " OutOfMemoryError, " << final_metrics.evictions
+            << " evictions, " << final_metrics.expirations << " expirations, " << phase_checks
+            << " phase checks of " << held_checked << " held buffers, " << counts.corrupted.load()
+            << " shared, " << counting->live_allocations() << " leaked\n";
+}
+
+TEST(Stress, EightThreadsNeverShareABufferAndNothingLeaks) {
+  run_stress(PoolConfig{}, "default segments");
+}
+
+// Small segments: most requests split a segment or coalesce on release, many
+// get a segment of their own, and segments empty and go all the time.
+TEST(Stress, EightThreadsOnSmallSegments) {
+  PoolConfig config;
+  config.segments = {16 << 10, 64 << 10, 256 << 10, 1 << 20, 64 << 10};
+  run_stress(config, "small segments");
 }
 
 // The contract: destroying a pool while buffers are still referenced is safe,
@@ -285,22 +408,27 @@ TEST(Stress, ReleasingOnAnotherThreadWhileThePoolIsDestroyedIsSafe) {
   }
 }
 
-// The same race, made likely: a release on another thread caches its buffer,
-// and its eviction of an older one is held inside the backend's deallocate()
-// while the pool's destruction begins. The destruction waits for that release
-// to finish its work on the pool (before the fix, the release went on inside
-// a freed core: a heap-use-after-free under ASan and TSan).
+// The same race, made likely: a release on another thread frees its buffer's
+// segment (caching off: every buffer has a segment of its own, freed on
+// release), and is held inside the backend's deallocate() while the pool's
+// destruction begins. The destruction waits for that release to finish its
+// work on the pool (before the fix, the release went on inside a freed core: a
+// heap-use-after-free under ASan and TSan). (With segments an eviction only
+// gives its block back to the segment and calls no backend, so the release
+// that is held is one that frees a segment.)
 TEST(Stress, AReleaseStillRunningWhenThePoolIsDestroyedDoesNotTouchIt) {
   auto counting = std::make_shared<CountingBackend>(make_host_backend());
   auto gate = std::make_shared<testing::GatedBackend>(counting);
   PoolConfig config;
-  config.max_pool_size = 1;
+  config.max_pool_size = 0;
   auto pool = std::make_unique<BufferPool>(gate, config);
   BufferRef older = pool->get_buffer(1000);
   BufferRef newer = pool->get_buffer(1000);
-  older.reset();  // idle; the next release evicts it
+  ASSERT_NE(older.native_handle(), newer.native_handle()) << "caching off: segments of their own";
+  older.reset();  // its segment goes at once
+  ASSERT_EQ(counting->live_allocations(), 1U);
   gate->hold_next_deallocate();
-  std::thread releaser([&newer] { newer.reset(); });  // caches newer, evicts older: held
+  std::thread releaser([&newer] { newer.reset(); });  // frees its segment: held
   gate->wait_until_held();
   std::thread destroyer([&pool] { pool.reset(); });  // waits for the release in flight
   gate->go_on();
