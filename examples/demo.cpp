@@ -301,7 +301,13 @@ int main(int argc, char** argv) {
                 pooled.gpu_seconds_per_step * 1e3, unpooled.gpu_seconds_per_step * 1e3);
     std::printf("%-34s %13.1f%% %13.1f%%\n", "pool hit rate", 100.0 * pool.hit_rate(),
                 100.0 * off.hit_rate());
-    std::printf("%-34s %14llu %14llu\n", "device allocations",
+    std::printf("%-34s %14llu %14llu\n", "  hits reusing an idle buffer",
+                static_cast<unsigned long long>(pool.hits_reused),
+                static_cast<unsigned long long>(off.hits_reused));
+    std::printf("%-34s %14llu %14llu\n", "  hits carved from a segment",
+                static_cast<unsigned long long>(pool.hits_carved),
+                static_cast<unsigned long long>(off.hits_carved));
+    std::printf("%-34s %14llu %14llu\n", "device allocations (segments)",
                 static_cast<unsigned long long>(pool.allocations),
                 static_cast<unsigned long long>(off.allocations));
     std::printf("%-34s %14llu %14llu\n", "buffers handed out",
@@ -309,7 +315,7 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(off.hits + off.misses));
     std::printf("%-34s %14s %14s\n", "bytes requested", mib(pool.bytes_requested).c_str(),
                 mib(off.bytes_requested).c_str());
-    std::printf("%-34s %14s %14s\n", "bytes granted (size classes)",
+    std::printf("%-34s %14s %14s\n", "bytes granted (size + alignment)",
                 mib(pool.bytes_granted).c_str(), mib(off.bytes_granted).c_str());
     std::printf("%-34s %14s %14s\n", "peak bytes held from the device",
                 mib(pool.peak_bytes_allocated).c_str(), mib(off.peak_bytes_allocated).c_str());
