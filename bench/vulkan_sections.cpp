@@ -75,9 +75,9 @@ void run_vulkan_allocation_section(const BenchOptions& options, Report& report) 
     }
     section["classes"] = rows;
     report.check(
-        {"Vulkan pool hit vs raw driver buffer, every size class", ">= 5x faster",
+        {"Vulkan pool hit vs raw driver buffer, every size class", ">= 10x faster",
          "worst " + format_fixed(worst_raw_ratio, 1) + "x (at " + format_size(worst_size) + ")",
-         worst_raw_ratio >= 5.0, ""});
+         worst_raw_ratio >= 10.0, ""});
 
     // A miss of the pool is one backend allocation: a segment, as large as
     // SegmentConfig's 2 MiB and 20 MiB by default. The backend adds its
@@ -128,7 +128,7 @@ void run_vulkan_allocation_section(const BenchOptions& options, Report& report) 
   } catch (const std::exception& error) {
     out << "\n2b. Allocation speed, Vulkan: skipped (" << error.what() << ")\n";
     section["error"] = Json(std::string(error.what()));
-    report.check({"Vulkan pool hit vs raw driver buffer, every size class", ">= 5x faster",
+    report.check({"Vulkan pool hit vs raw driver buffer, every size class", ">= 10x faster",
                   "not measured: " + std::string(error.what()), false, ""});
   }
   report.json["vulkan_allocation"] = section;
