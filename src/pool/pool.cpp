@@ -55,6 +55,10 @@ BUFFERPOOL_HOT bool reusable_for(std::size_t capacity_bytes, std::size_t size_by
   return capacity_bytes >= size_bytes && capacity_bytes <= most;
 }
 
+/// For free_empty_segments(): no bound on how many, and every empty segment.
+constexpr std::size_t kAll = std::numeric_limits<std::size_t>::max();
+constexpr auto any_segment = [](const Segment& /*segment*/) { return true; };
+
 /// Idle buffers of a class looked at, newest first, before going to the segments.
 constexpr unsigned kReuseCandidates = 8;
 
@@ -141,7 +145,7 @@ PoolCore::~PoolCore() {
   // close() has given every block back by now and no buffer is outstanding,
   // so every segment is empty; free whatever is left.
   stop_background_cleanup();
-  free_empty_segments(std::numeric_limits<std::uint64_t>::max(), false);
+  free_empty_segments(kAll, any_segment);
 }
 
 void PoolCore::stop_background_cleanup() noexcept {
@@ -195,7 +199,7 @@ void PoolCore::close(std::unique_ptr<PoolCore> core) noexcept {
   while (Block* block = pending.pop_front()) {
     core->give_back_one(block, now, true);  // waits for its device work first
   }
-  core->free_empty_segments(std::numeric_limits<std::uint64_t>::max(), false);
+  core->free_empty_segments(kAll, any_segment);
   PoolCore* raw = core.get();
   raw->self_ = std::move(core);
   raw->drop_close_token();
@@ -472,23 +476,14 @@ Block* PoolCore::allocate_segment(std::size_t capacity_bytes, std::size_t size_b
         const std::lock_guard lock(heap_mutex_);
         live = heap_.segment_count();
       }
-      if (live < max_live_segments_ || free_empty_segments(0, true) == 0) break;
+      if (live < max_live_segments_ || free_empty_segments(1, any_segment) == 0) break;
     }
   }
   // Empty segments of the kind could not hold the request (the carve failed):
   // they go back before a new segment comes.
   if (!exact) {
-    for (;;) {
-      Allocation allocation;
-      {
-        const std::lock_guard lock(heap_mutex_);
-        Segment* empty = heap_.oldest_empty();
-        while (empty != nullptr && empty->kind != kind_for(capacity_bytes)) empty = empty->next;
-        if (empty == nullptr) break;
-        allocation = heap_.remove_empty(empty);
-      }
-      deallocate_segment(allocation);
-    }
+    const SegmentKind kind = kind_for(capacity_bytes);
+    free_empty_segments(kAll, [kind](const Segment& segment) { return segment.kind == kind; });
   }
   std::size_t segment_bytes = exact ? capacity_bytes : segment_bytes_for(capacity_bytes);
   segment_bytes = reserve_segment_bytes(segment_bytes, capacity_bytes, size_bytes);
@@ -559,7 +554,7 @@ std::size_t PoolCore::reserve_segment_bytes(std::size_t segment_bytes, std::size
     if (segment_bytes > capacity_bytes) {
       // Near the limit a segment is only as large as the request.
       segment_bytes = capacity_bytes;
-    } else if (free_empty_segments(0, true) == 0) {
+    } else if (free_empty_segments(1, any_segment) == 0) {
       if (!reclaimed && pending_buffers_.load(std::memory_order_relaxed) > 0) {
         reclaim_completed();
         reclaimed = true;
@@ -668,22 +663,20 @@ void PoolCore::hand_over(BlockList& leaving, Block* block) noexcept {
   leaving.push_back(block);
 }
 
-std::size_t PoolCore::free_empty_segments(std::uint64_t unused_before_ns, bool just_one) noexcept {
+template <typename Predicate>
+std::size_t PoolCore::free_empty_segments(std::size_t most, Predicate frees) noexcept {
   std::size_t freed = 0;
-  for (;;) {
+  while (freed < most) {
     Allocation allocation;
     {
       const std::lock_guard lock(heap_mutex_);
-      Segment* oldest = heap_.oldest_empty();
-      const bool all = unused_before_ns == std::numeric_limits<std::uint64_t>::max();
-      if (oldest == nullptr || (!all && !just_one && oldest->unused_since_ns >= unused_before_ns)) {
-        break;
-      }
-      allocation = heap_.remove_empty(oldest);
+      Segment* segment = heap_.oldest_empty();
+      while (segment != nullptr && !frees(*segment)) segment = segment->next;
+      if (segment == nullptr) break;
+      allocation = heap_.remove_empty(segment);
     }
     deallocate_segment(allocation);
     ++freed;
-    if (just_one) break;
   }
   return freed;
 }
@@ -950,7 +943,9 @@ std::size_t PoolCore::expire(std::chrono::nanoseconds now) noexcept {
   // A segment goes back to the backend once all of it has been unused a TTL.
   const std::int64_t unused_before = now.count() - ttl_ns;
   if (unused_before >= 0) {
-    free_empty_segments(static_cast<std::uint64_t>(unused_before) + 1, false);
+    free_empty_segments(kAll, [unused_before](const Segment& segment) {
+      return segment.unused_since_ns <= static_cast<std::uint64_t>(unused_before);
+    });
   }
   return expired;
 }
@@ -963,7 +958,7 @@ std::size_t PoolCore::clear() noexcept {
   }
   const std::size_t cleared = victims.size();
   give_back_idle(victims);
-  free_empty_segments(std::numeric_limits<std::uint64_t>::max(), false);
+  free_empty_segments(kAll, any_segment);
   return cleared;
 }
 

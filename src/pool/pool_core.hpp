@@ -193,9 +193,10 @@ class PoolCore {
   /// no longer uses it. `free_empty`: free its segment at once if now empty
   /// (caching off, closing).
   void give_back_one(Block* block, std::uint64_t unused_since_ns, bool free_empty) noexcept;
-  /// Frees empty segments: all of them, or those unused since before
-  /// `unused_before_ns`; or only the oldest when `just_one`. Returns how many.
-  std::size_t free_empty_segments(std::uint64_t unused_before_ns, bool just_one) noexcept;
+  /// Frees empty segments, those unused longest first, for which
+  /// `frees(segment)` holds, at most `most` of them; returns how many.
+  template <typename Predicate>
+  std::size_t free_empty_segments(std::size_t most, Predicate frees) noexcept;
   void deallocate_segment(const Allocation& allocation) noexcept;
 
   /// Adds a released block to its class list with a release stamp: the

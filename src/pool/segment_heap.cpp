@@ -227,7 +227,6 @@ SegmentHeapStats SegmentHeap::stats() const noexcept {
   SegmentHeapStats stats;
   stats.segments = segment_count();
   stats.empty_segments = empty_.size();
-  stats.empty_segment_bytes = empty_bytes_;
   stats.free_bytes = free_bytes_;
   for (const SegmentList* list : {&segments_, &empty_}) {
     for (const Segment* segment = list->front(); segment != nullptr; segment = segment->next) {

@@ -62,7 +62,6 @@ struct SegmentHeapStats {
   std::size_t segments = 0;
   std::size_t segment_bytes = 0;
   std::size_t empty_segments = 0;
-  std::size_t empty_segment_bytes = 0;
   /// Bytes in free blocks, empty segments included.
   std::size_t free_bytes = 0;
   std::size_t largest_free_block_bytes = 0;
@@ -102,7 +101,6 @@ class SegmentHeap {
   [[nodiscard]] std::size_t segment_count() const noexcept {
     return segments_.size() + empty_.size();
   }
-  [[nodiscard]] std::size_t empty_segment_bytes() const noexcept { return empty_bytes_; }
   [[nodiscard]] std::size_t free_bytes() const noexcept { return free_bytes_; }
 
   /// Walks every segment and returns a description of the first broken
