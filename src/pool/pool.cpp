@@ -653,7 +653,9 @@ void PoolCore::give_back_idle(BlockList& blocks) noexcept {
     // its shard last read the clock, so no earlier than that).
     const std::uint64_t stamp = block->stamp.exchange(0, std::memory_order_relaxed);
     const std::size_t capacity_bytes = block->capacity_bytes();
-    give_back_one(block, stamp != 0 ? stamp - 1 : now_stamp, closing_);
+    // Empty segments stay: while the pool closes, close() frees them after
+    // every release in flight is done (closing_ is not this thread's to read).
+    give_back_one(block, stamp != 0 ? stamp - 1 : now_stamp, false);
     freeing_bytes_.fetch_sub(capacity_bytes, std::memory_order_relaxed);
   }
 }

@@ -187,7 +187,7 @@ class PoolCore {
   [[noreturn]] void throw_bookkeeping_out_of_memory(std::size_t capacity_bytes);
 
   /// Returns idle blocks (unlinked by hand_over) to their segments' free
-  /// space. Empty segments are kept, or freed at once while closing.
+  /// space. Empty segments are kept (close() frees them afterwards).
   void give_back_idle(BlockList& blocks) noexcept;
   /// Returns one carved block to its segment's free space, once device work
   /// no longer uses it. `free_empty`: free its segment at once if now empty
