@@ -87,7 +87,7 @@ struct Model {
   Model(std::size_t activation_bytes, std::size_t max_pool_size)
       : manager([max_pool_size] {
           ManagerOptions options;
-          options.backend = "vulkan";
+          options.backend = bufferpool::ManagerBackend::vulkan;
           options.pool.max_pool_size = max_pool_size;
           return options;
         }()),

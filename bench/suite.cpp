@@ -48,14 +48,22 @@ Report run_all(const BenchOptions& options, std::ostream& table) {
     void (*function)(const BenchOptions&, Report&);
   };
   const Section sections[] = {
-      {"workloads", run_workload_section},
-      {"host", run_host_allocation_section},
-      {"vulkan", run_vulkan_allocation_section},
-      {"end_to_end", run_end_to_end_section},
-      {"bookkeeping", run_bookkeeping_section},
-      {"threads", run_thread_section},
-      {"traces", run_trace_section},
+    {"workloads", run_workload_section},
+    {"host", run_host_allocation_section},
+#if BUFFERPOOL_BENCH_WITH_VULKAN
+    {"vulkan", run_vulkan_allocation_section},
+    {"end_to_end", run_end_to_end_section},
+#endif
+    {"bookkeeping", run_bookkeeping_section},
+    {"threads", run_thread_section},
+    {"traces", run_trace_section},
   };
+#if !BUFFERPOOL_BENCH_WITH_VULKAN
+  // Built with BUFFERPOOL_WITH_VULKAN=OFF: the report says what it lacks.
+  table << "\n(sections vulkan and end_to_end: not in this build, which has no Vulkan "
+           "backend; configure with BUFFERPOOL_WITH_VULKAN=ON)\n";
+  report.json["not_built"] = Json::array({"vulkan", "end_to_end"});
+#endif
   for (const Section& section : sections) {
     if (options.runs(section.name)) {
       section.function(options, report);

@@ -53,6 +53,7 @@ void run_workload_section(const BenchOptions& options, Report& report);
 void run_host_allocation_section(const BenchOptions& options, Report& report);
 void run_thread_section(const BenchOptions& options, Report& report);
 void run_bookkeeping_section(const BenchOptions& options, Report& report);
+/// Built only with BUFFERPOOL_WITH_VULKAN (BUFFERPOOL_BENCH_WITH_VULKAN).
 void run_vulkan_allocation_section(const BenchOptions& options, Report& report);
 void run_end_to_end_section(const BenchOptions& options, Report& report);
 /// Replays the real model traces of bench/traces/ (or $BUFFERPOOL_TRACES_DIR).

@@ -81,8 +81,8 @@ ReplayResult replay(const Workload& workload, PoolConfig config, std::size_t sam
 /// policy (bench/replay), for a side-by-side figure: its peak segment bytes
 /// over peak live, and its cudaMalloc calls.
 ReplayResult replay_pytorch_policy(const Workload& workload) {
-  replay::PytorchCachingPolicy policy;
-  std::vector<replay::PytorchCachingPolicy::BlockId> slots(workload.slots);
+  PytorchCachingPolicy policy;
+  std::vector<PytorchCachingPolicy::BlockId> slots(workload.slots);
   std::vector<std::size_t> slot_sizes(workload.slots, 0);
   ReplayResult result;
   std::size_t live_bytes = 0;

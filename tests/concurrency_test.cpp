@@ -165,18 +165,28 @@ TEST(Concurrency, BuffersOutliveAPoolDestroyedOnAnotherThread) {
   std::vector<BufferRef> survivors;
   {
     BufferPool pool(backend);
-    for (int i = 0; i < 64; ++i) survivors.push_back(pool.get_buffer(1024));
+    for (std::uint32_t i = 0; i < 64; ++i) {
+      survivors.push_back(pool.get_buffer(1024));
+      write_pattern(survivors.back(), i + 1);
+    }
   }
+  // The pool is gone: its buffers are still the holders' own, memory and all.
+  EXPECT_GT(backend->live_allocations(), 0U);
+  std::atomic<int> corrupted{0};
   std::vector<std::thread> releasers;
   for (int t = 0; t < 4; ++t) {
     releasers.emplace_back([&, t] {
       for (std::size_t i = static_cast<std::size_t>(t); i < survivors.size(); i += 4) {
+        if (!holds_pattern(survivors[i], static_cast<std::uint32_t>(i + 1))) ++corrupted;
+        write_pattern(survivors[i], 0xDEADBEEF);  // still writable
         survivors[i].reset();
       }
     });
   }
   for (auto& releaser : releasers) releaser.join();
+  EXPECT_EQ(corrupted.load(), 0);
   EXPECT_EQ(backend->live_allocations(), 0U);
+  EXPECT_EQ(backend->total_allocations(), backend->total_frees());
 }
 
 TEST(Concurrency, UnderAMemoryLimitARequestWaitsForIdleBuffersAnotherThreadIsFreeing) {

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <locale>
-#include <map>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace bufferpool {
 namespace {
@@ -39,19 +42,14 @@ TEST(PoolMetrics, CountsPerSizeClass) {
   EXPECT_TRUE(metrics.size_classes.back().oversize);
 }
 
-TEST(PoolMetrics, JsonCarriesEveryFieldWithItsValue) {
-  BufferPool pool(make_host_backend());
-  pool.get_buffer(100).reset();
-  auto live = pool.get_buffer(100);
-  auto other = pool.get_buffer(5000);
-  const PoolMetrics metrics = pool.metrics();
-  const auto json = nlohmann::json::parse(metrics.to_json());
-  const std::map<std::string, double> expected = {
+/// Every counter of PoolMetrics::to_json() with its member, in one list, so
+/// that the tests below check the same fields.
+std::vector<std::pair<std::string, std::uint64_t>> top_level_counters(const PoolMetrics& metrics) {
+  return {
       {"hits", metrics.hits},
       {"hits_reused", metrics.hits_reused},
       {"hits_carved", metrics.hits_carved},
       {"misses", metrics.misses},
-      {"hit_rate", metrics.hit_rate()},
       {"allocations", metrics.allocations},
       {"deallocations", metrics.deallocations},
       {"evictions", metrics.evictions},
@@ -71,7 +69,57 @@ TEST(PoolMetrics, JsonCarriesEveryFieldWithItsValue) {
       {"empty_segments", metrics.empty_segments},
       {"bytes_free_in_segments", metrics.bytes_free_in_segments},
       {"largest_free_block_bytes", metrics.largest_free_block_bytes},
+      {"recorded_events", metrics.recorded_events},
+      {"recording_waits", metrics.recording_waits},
   };
+}
+
+/// Parses `metrics.to_json()` and checks every field against `metrics`,
+/// exactly: integers as 64-bit integers, not doubles.
+void expect_json_matches(const PoolMetrics& metrics) {
+  const std::string text = metrics.to_json();
+  const auto json = nlohmann::json::parse(text);
+  const auto counters = top_level_counters(metrics);
+  // The counters, hit_rate, size_classes and scopes.
+  ASSERT_EQ(json.size(), counters.size() + 3)
+      << "a field without a check, or one missing: " << text;
+  for (const auto& [field, value] : counters) {
+    ASSERT_TRUE(json.contains(field)) << field;
+    ASSERT_TRUE(json[field].is_number_unsigned()) << field << " is not an integer: " << text;
+    EXPECT_EQ(json[field].get<std::uint64_t>(), value) << field;
+  }
+  EXPECT_DOUBLE_EQ(json["hit_rate"].get<double>(), metrics.hit_rate());
+  ASSERT_EQ(json["size_classes"].size(), metrics.size_classes.size());
+  for (std::size_t index = 0; index < metrics.size_classes.size(); ++index) {
+    const auto& entry = metrics.size_classes[index];
+    const auto& parsed = json["size_classes"][index];
+    EXPECT_EQ(parsed.size(), 6U);
+    EXPECT_EQ(parsed["capacity_bytes"].get<std::uint64_t>(), entry.capacity_bytes);
+    EXPECT_EQ(parsed["oversize"].get<bool>(), entry.oversize);
+    EXPECT_EQ(parsed["hits"].get<std::uint64_t>(), entry.hits);
+    EXPECT_EQ(parsed["misses"].get<std::uint64_t>(), entry.misses);
+    EXPECT_EQ(parsed["buffers_cached"].get<std::uint64_t>(), entry.buffers_cached);
+    EXPECT_EQ(parsed["buffers_in_use"].get<std::uint64_t>(), entry.buffers_in_use);
+  }
+  ASSERT_EQ(json["scopes"].size(), metrics.scopes.size());
+  for (std::size_t index = 0; index < metrics.scopes.size(); ++index) {
+    const auto& scope = metrics.scopes[index];
+    const auto& parsed = json["scopes"][index];
+    EXPECT_EQ(parsed.size(), 5U);
+    EXPECT_EQ(parsed["name"].get<std::string>(), scope.name);
+    EXPECT_EQ(parsed["budget_bytes"].get<std::uint64_t>(), scope.budget_bytes);
+    EXPECT_EQ(parsed["current_bytes"].get<std::uint64_t>(), scope.current_bytes);
+    EXPECT_EQ(parsed["peak_bytes"].get<std::uint64_t>(), scope.peak_bytes);
+    EXPECT_EQ(parsed["budget_failures"].get<std::uint64_t>(), scope.budget_failures);
+  }
+}
+
+TEST(PoolMetrics, JsonCarriesEveryFieldWithItsValue) {
+  BufferPool pool(make_host_backend());
+  pool.get_buffer(100).reset();
+  auto live = pool.get_buffer(100);
+  auto other = pool.get_buffer(5000);
+  const PoolMetrics metrics = pool.metrics();
   // The figures themselves, so that a field written from the wrong member fails.
   EXPECT_EQ(metrics.hits, 2U);
   EXPECT_EQ(metrics.hits_reused, 1U);
@@ -79,23 +127,41 @@ TEST(PoolMetrics, JsonCarriesEveryFieldWithItsValue) {
   EXPECT_EQ(metrics.misses, 1U);
   EXPECT_EQ(metrics.bytes_requested, 5200U);
   EXPECT_EQ(metrics.segments, 1U);
-  ASSERT_EQ(json.size(), expected.size() + 1) << "a field without a check, or one missing";
-  for (const auto& [field, value] : expected) {
-    ASSERT_TRUE(json.contains(field)) << field;
-    EXPECT_DOUBLE_EQ(json[field].get<double>(), value) << field;
+  expect_json_matches(metrics);
+}
+
+// Every field set to a value of its own, most of them past 2^53 (where a
+// double would round them), and a scope name JSON must escape: a field
+// written from the wrong member, through a double, or unescaped fails.
+TEST(PoolMetrics, JsonKeepsEveryFieldDistinctExactAndEscaped) {
+  constexpr std::uint64_t kBig = (std::uint64_t{1} << 60) + 1;
+  PoolMetrics metrics;
+  std::uint64_t next = kBig;
+  for (std::uint64_t* field :
+       {&metrics.hits, &metrics.hits_reused, &metrics.hits_carved, &metrics.misses,
+        &metrics.allocations, &metrics.deallocations, &metrics.evictions, &metrics.expirations,
+        &metrics.failed_allocations, &metrics.bytes_requested, &metrics.bytes_granted,
+        &metrics.recorded_events, &metrics.recording_waits}) {
+    *field = next++;
   }
-  ASSERT_EQ(json["size_classes"].size(), metrics.size_classes.size());
-  for (std::size_t index = 0; index < metrics.size_classes.size(); ++index) {
-    const auto& entry = metrics.size_classes[index];
-    const auto& parsed = json["size_classes"][index];
-    EXPECT_EQ(parsed.size(), 6U);
-    EXPECT_EQ(parsed["capacity_bytes"].get<std::size_t>(), entry.capacity_bytes);
-    EXPECT_EQ(parsed["oversize"].get<bool>(), entry.oversize);
-    EXPECT_EQ(parsed["hits"].get<std::uint64_t>(), entry.hits);
-    EXPECT_EQ(parsed["misses"].get<std::uint64_t>(), entry.misses);
-    EXPECT_EQ(parsed["buffers_cached"].get<std::size_t>(), entry.buffers_cached);
-    EXPECT_EQ(parsed["buffers_in_use"].get<std::size_t>(), entry.buffers_in_use);
+  for (std::size_t* field :
+       {&metrics.current_bytes_allocated, &metrics.peak_bytes_allocated, &metrics.bytes_in_use,
+        &metrics.buffers_in_use, &metrics.bytes_cached, &metrics.buffers_cached,
+        &metrics.bytes_pending_gpu, &metrics.buffers_pending_gpu, &metrics.segments,
+        &metrics.empty_segments, &metrics.bytes_free_in_segments,
+        &metrics.largest_free_block_bytes}) {
+    *field = static_cast<std::size_t>(next++);
   }
+  metrics.size_classes.push_back({256, false, next++, next++, 3, 4});
+  metrics.size_classes.push_back({0, true, next++, next++, 5, 6});
+  metrics.scopes.push_back({"step \"7\" \\ \x01\n", next++, next++, next++, next++});
+  metrics.scopes.push_back({"other", 1, 2, 3, 4});
+  const std::string text = metrics.to_json();
+  EXPECT_EQ(text.find('\x01'), std::string::npos) << "a raw control character in the JSON";
+  std::set<std::uint64_t> values;
+  for (const auto& [field, value] : top_level_counters(metrics)) values.insert(value);
+  EXPECT_EQ(values.size(), top_level_counters(metrics).size()) << "the values are not distinct";
+  expect_json_matches(metrics);
 }
 
 TEST(PoolMetrics, JsonIgnoresTheGlobalLocale) {

@@ -1,5 +1,10 @@
 // Backends that wrap another backend and add one concern each, the way RMM's
 // resource adaptors do: counting what is live, and injecting faults.
+//
+// Each forwards every Backend call to its upstream unchanged (allocations,
+// the timeline, alignment, limits, fill_zero, memory_budget, name), so it
+// is as thread-safe as its upstream, blocks where its upstream blocks, and
+// adds only the cost its own concern says.
 #pragma once
 
 #include <bufferpool/backend.hpp>
@@ -9,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -17,8 +23,13 @@ namespace bufferpool {
 /// Forwards every call and counts what goes through: allocations live now, at
 /// peak, and in total. A test that sees live_allocations() back at zero after
 /// the pool is gone knows nothing leaked.
+///
+/// Cost: a few atomic read-modify-writes per allocate() and deallocate().
+/// The counters may be read on any thread at any time; each is exact, but
+/// two read one after the other may straddle another thread's allocation.
 class CountingBackend final : public Backend {
  public:
+  /// Throws ConfigError for a null upstream.
   explicit CountingBackend(std::shared_ptr<Backend> upstream);
 
   Allocation allocate(std::size_t size_bytes) override;
@@ -30,6 +41,7 @@ class CountingBackend final : public Backend {
   [[nodiscard]] std::size_t max_live_allocations() const noexcept override;
   void fill_zero(const Allocation& allocation, std::size_t offset_bytes,
                  std::size_t size_bytes) override;
+  [[nodiscard]] std::optional<MemoryBudget> memory_budget() const noexcept override;
   [[nodiscard]] std::string name() const override;
 
   [[nodiscard]] std::size_t live_allocations() const noexcept { return live_allocations_.load(); }
@@ -51,20 +63,31 @@ class CountingBackend final : public Backend {
 
 /// Fails chosen allocations with OutOfMemoryError, as a backend out of memory
 /// would, and forwards everything else.
+///
+/// Threads: every call, the arming calls included, may run on any thread at
+/// once; the arming calls and the decision in allocate() share one mutex,
+/// held for a few instructions (and a draw of the generator), so with
+/// several threads allocating, which of them gets the n-th fault depends on
+/// their order.
 class FaultInjectingBackend final : public Backend {
  public:
+  /// Throws ConfigError for a null upstream.
   explicit FaultInjectingBackend(std::shared_ptr<Backend> upstream);
 
-  /// Fails the n-th allocation from now (1 = the next one), once.
+  /// Fails the n-th allocation from now (1 = the next one), once; replaces
+  /// an n-th fault armed before. Throws ConfigError for n == 0.
   void fail_nth_allocation(std::uint64_t n);
   /// Fails each allocation with this probability, drawn from a generator
-  /// seeded with `seed` so that a run can be replayed.
+  /// seeded with `seed` so that a run can be replayed. Throws ConfigError
+  /// for a probability outside [0, 1].
   void fail_fraction(double probability, std::uint64_t seed);
   /// Fails every allocation until told otherwise (a device that is full).
+  /// One atomic store.
   void fail_all(bool on) noexcept { fail_all_.store(on); }
-  /// Stops injecting faults.
+  /// Stops injecting faults of every kind.
   void disarm();
 
+  /// Allocations failed so far. One atomic load.
   [[nodiscard]] std::uint64_t faults_injected() const noexcept { return faults_injected_.load(); }
 
   Allocation allocate(std::size_t size_bytes) override;
@@ -76,6 +99,7 @@ class FaultInjectingBackend final : public Backend {
   [[nodiscard]] std::size_t max_live_allocations() const noexcept override;
   void fill_zero(const Allocation& allocation, std::size_t offset_bytes,
                  std::size_t size_bytes) override;
+  [[nodiscard]] std::optional<MemoryBudget> memory_budget() const noexcept override;
   [[nodiscard]] std::string name() const override;
 
  private:

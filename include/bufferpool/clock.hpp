@@ -10,7 +10,9 @@ namespace bufferpool {
 
 /// A monotonic clock. `now()` is called on release and on a miss, never on a
 /// pool hit, so it should cost a few nanoseconds; millisecond resolution is
-/// plenty for TTL and cleanup intervals.
+/// plenty for TTL and cleanup intervals. The pool calls it from any thread,
+/// several at once (and from its background cleanup thread): an
+/// implementation must be thread-safe and must not block.
 class Clock {
  public:
   virtual ~Clock() = default;
@@ -19,10 +21,13 @@ class Clock {
 };
 
 /// The default: the system's coarse monotonic clock (CLOCK_MONOTONIC_COARSE on
-/// Linux, a few nanoseconds per read, resolution of a scheduler tick).
+/// Linux, a few nanoseconds per read, resolution of a scheduler tick). A new
+/// clock object each call (it holds no state); any thread.
 [[nodiscard]] std::shared_ptr<Clock> make_steady_clock();
 
-/// A clock that moves only when told to. For tests and simulations.
+/// A clock that moves only when told to. For tests and simulations. now()
+/// and advance() may run on any thread at once: each is one atomic
+/// operation.
 class ManualClock final : public Clock {
  public:
   explicit ManualClock(std::chrono::nanoseconds start = std::chrono::nanoseconds{0}) noexcept

@@ -9,8 +9,9 @@ void Backend::fill_zero(const Allocation& allocation, std::size_t offset_bytes,
                         std::size_t size_bytes) {
   if (allocation.host_ptr == nullptr) {
     throw BackendError("bufferpool: the " + name() +
-                       " backend cannot zero memory the host cannot reach (device-local); it "
-                       "must override Backend::fill_zero for PoolConfig::zero_on_reuse");
+                       " backend cannot zero memory the host cannot reach (device-local): "
+                       "Backend::fill_zero writes through Allocation::host_ptr, so a backend "
+                       "with device-local memory must override it");
   }
   std::memset(allocation.host_ptr + offset_bytes, 0, size_bytes);
 }

@@ -52,6 +52,9 @@ void CountingBackend::fill_zero(const Allocation& allocation, std::size_t offset
                                 std::size_t size_bytes) {
   upstream_->fill_zero(allocation, offset_bytes, size_bytes);
 }
+std::optional<MemoryBudget> CountingBackend::memory_budget() const noexcept {
+  return upstream_->memory_budget();
+}
 std::string CountingBackend::name() const { return upstream_->name(); }
 
 FaultInjectingBackend::FaultInjectingBackend(std::shared_ptr<Backend> upstream)
@@ -120,6 +123,9 @@ std::size_t FaultInjectingBackend::max_live_allocations() const noexcept {
 void FaultInjectingBackend::fill_zero(const Allocation& allocation, std::size_t offset_bytes,
                                       std::size_t size_bytes) {
   upstream_->fill_zero(allocation, offset_bytes, size_bytes);
+}
+std::optional<MemoryBudget> FaultInjectingBackend::memory_budget() const noexcept {
+  return upstream_->memory_budget();
 }
 std::string FaultInjectingBackend::name() const { return upstream_->name(); }
 

@@ -1,3 +1,4 @@
+#include <bufferpool/host_backend.hpp>
 #include <bufferpool/manager.hpp>
 
 #include "backends/vulkan/command_ring.hpp"
@@ -11,8 +12,11 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
+
 #include <shared_mutex>
 #include <sstream>
+#include <utility>
 
 namespace bufferpool {
 namespace {
@@ -38,8 +42,9 @@ struct Pipeline {
 
 constexpr const char* kNeedsVulkan =
     " needs the Vulkan backend, and this manager runs on host memory (ManagerOptions::backend "
-    "is \"host\", or \"auto\" found no Vulkan device). Install a Vulkan driver (Debian: `sudo "
-    "apt-get install mesa-vulkan-drivers`) and use backend \"vulkan\" or \"auto\"";
+    "is ManagerBackend::host, or ManagerBackend::automatic found no Vulkan device). Install a "
+    "Vulkan driver (Debian: `sudo apt-get install mesa-vulkan-drivers`) and use "
+    "ManagerBackend::vulkan or automatic";
 
 std::string join_keys(const auto& map) {
   std::string result;
@@ -293,7 +298,10 @@ struct ComputeManager::Impl {
               std::to_string(limits.maxStorageBufferRange) +
               " byte maxStorageBufferRange; split the data over several dispatches");
         }
-        bound[index] = bind(buffer, vulkan->resolve(buffer.native_handle()));
+        bound[index] =
+            bind(buffer, own_segment(buffer, [&] {
+                   return "pipeline \"" + pipeline_name + "\": binding " + std::to_string(index);
+                 }));
         ++index;
       }
     }
@@ -342,12 +350,23 @@ struct ComputeManager::Impl {
     }
   }
 
+  // The segment of a buffer from this manager's pool. `describe` names the
+  // buffer's role for the message, and runs only when it is foreign.
+  template <typename Describe>
+  const vulkan_detail::Segment& own_segment(const BufferRef& buffer, Describe&& describe) const {
+    if (const auto* segment = vulkan->find(buffer.native_handle())) return *segment;
+    throw UsageError("bufferpool: " + std::string(std::forward<Describe>(describe)()) +
+                     " is a buffer from another pool, not this ComputeManager's (" +
+                     vulkan->device()->name() +
+                     "); create buffers with the ComputeManager that runs the work");
+  }
+
   // A copy's ends are a pooled buffer and a staging buffer, in either order.
   const vulkan_detail::Segment& resolve_either(const BufferRef& buffer) const {
     if (staging_backend) {
       if (const auto* staging = staging_backend->find(buffer.native_handle())) return *staging;
     }
-    return vulkan->resolve(buffer.native_handle());
+    return own_segment(buffer, [] { return "a copy's buffer"; });
   }
 
   // Copies the first `bytes` of one buffer to the first `bytes` of another:
@@ -390,20 +409,25 @@ struct ComputeManager::Impl {
 
 ComputeManager::ComputeManager(const ManagerOptions& options) : impl_(std::make_unique<Impl>()) {
   Impl& impl = *impl_;
-  if (options.backend == "host") {
-    impl.backend = make_host_backend();
-  } else if (options.backend == "vulkan" || options.backend == "auto") {
-    try {
-      impl.vulkan = std::dynamic_pointer_cast<VulkanBackend>(make_vulkan_backend(options.vulkan));
-      impl.backend = impl.vulkan;
-    } catch (const NoVulkanDeviceError&) {
-      if (options.backend == "vulkan") throw;
+  switch (options.backend) {
+    case ManagerBackend::host:
       impl.backend = make_host_backend();
-    }
-  } else {
-    throw ConfigError("bufferpool: ManagerOptions::backend is \"" + options.backend +
-                      "\"; use \"auto\" (Vulkan when a device exists, host memory otherwise), "
-                      "\"vulkan\" or \"host\"");
+      break;
+    case ManagerBackend::vulkan:
+    case ManagerBackend::automatic:
+      try {
+        impl.vulkan = std::dynamic_pointer_cast<VulkanBackend>(make_vulkan_backend(options.vulkan));
+        impl.backend = impl.vulkan;
+      } catch (const NoVulkanDeviceError&) {
+        if (options.backend == ManagerBackend::vulkan) throw;
+        impl.backend = make_host_backend();
+      }
+      break;
+    default:
+      throw ConfigError("bufferpool: ManagerOptions::backend holds " +
+                        std::to_string(static_cast<int>(options.backend)) +
+                        ", which is no ManagerBackend; use ManagerBackend::automatic, vulkan or "
+                        "host, or parse_manager_backend() for a name");
   }
   std::shared_ptr<Backend> pool_backend = impl.backend;
   if (options.backend_adaptor) {
@@ -510,6 +534,9 @@ void ComputeManager::load_shader_library(const std::filesystem::path& path,
       auto words =
           std::make_shared<std::vector<std::uint32_t>>(content.size() / sizeof(std::uint32_t));
       std::memcpy(words->data(), content.data(), content.size());
+      // Before reflect() reads it, and long before a driver sees it: a
+      // damaged file gets the validator's message, not a driver crash.
+      vulkan_detail::validate_spirv(*words, file.string());
       auto interface = vulkan_detail::reflect(*words, file.string());
       std::shared_ptr<const std::vector<std::uint32_t>> spirv = std::move(words);
       if (interface.entry_points.empty()) {
@@ -691,19 +718,44 @@ PerformanceMetrics ComputeManager::get_performance_metrics() const {
 }
 
 std::string PerformanceMetrics::to_json() const {
-  std::ostringstream out;
-  std::string escaped;
-  for (const char c : backend) {
-    if (c == '"' || c == '\\') escaped += '\\';
-    escaped += c;
+  // nlohmann::json escapes every control character, keeps 64-bit counters
+  // exact and ignores the global locale.
+  const nlohmann::ordered_json json = {
+      {"backend", backend},
+      {"dispatches", dispatches},
+      {"buffers_created", buffers_created},
+      {"bytes_uploaded", bytes_uploaded},
+      {"bytes_downloaded", bytes_downloaded},
+      {"staging_copies", staging_copies},
+      {"shader_libraries", shader_libraries},
+      {"pipelines", pipelines},
+      {"gpu_time_ns", gpu_time_ns},
+      {"wait_time_ns", wait_time_ns},
+      {"buffer_pool", nlohmann::ordered_json::parse(buffer_pool.to_json())},
+  };
+  return json.dump();
+}
+
+std::string_view to_string(ManagerBackend backend) noexcept {
+  switch (backend) {
+    case ManagerBackend::automatic:
+      return "auto";
+    case ManagerBackend::vulkan:
+      return "vulkan";
+    case ManagerBackend::host:
+      return "host";
   }
-  out << "{\"backend\":\"" << escaped << "\",\"dispatches\":" << dispatches
-      << ",\"buffers_created\":" << buffers_created << ",\"bytes_uploaded\":" << bytes_uploaded
-      << ",\"bytes_downloaded\":" << bytes_downloaded << ",\"staging_copies\":" << staging_copies
-      << ",\"shader_libraries\":" << shader_libraries << ",\"pipelines\":" << pipelines
-      << ",\"gpu_time_ns\":" << gpu_time_ns << ",\"wait_time_ns\":" << wait_time_ns
-      << ",\"buffer_pool\":" << buffer_pool.to_json() << '}';
-  return out.str();
+  return "unknown";
+}
+
+ManagerBackend parse_manager_backend(std::string_view name) {
+  for (const ManagerBackend backend :
+       {ManagerBackend::automatic, ManagerBackend::vulkan, ManagerBackend::host}) {
+    if (to_string(backend) == name) return backend;
+  }
+  throw ConfigError("bufferpool: \"" + std::string(name) +
+                    "\" is not a ComputeManager backend; the backends are \"auto\" (Vulkan "
+                    "when a device exists, host memory otherwise), \"vulkan\" and \"host\"");
 }
 
 }  // namespace bufferpool

@@ -7,7 +7,7 @@
 // live count is back to zero after clear() and after the pool is gone: the
 // leaks counted are printed and must be 0), and that the pool serves again
 // once the faults stop.
-#include "workloads.hpp"  // bench/: the benchmark's workloads
+#include "workloads.hpp"  // tests/workloads/: shared with the benchmarks
 
 #include <bufferpool/bufferpool.hpp>
 

@@ -14,7 +14,7 @@
 // ThreadSanitizer (ctest -L concurrency); the barrier orders the phases only,
 // each phase runs unsynchronized.
 #include "gated_backend.hpp"
-#include "workloads.hpp"  // bench/: the benchmark's workloads
+#include "workloads.hpp"  // tests/workloads/: shared with the benchmarks
 
 #include <bufferpool/bufferpool.hpp>
 

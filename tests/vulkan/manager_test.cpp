@@ -6,11 +6,16 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <limits>
+#include <locale>
 #include <string>
 #include <utility>
 #include <vector>
@@ -190,6 +195,59 @@ TEST(VulkanManager, LoadsAFolderOfGlslAndSpirvFiles) {
   std::filesystem::remove_all(folder);
 }
 
+std::vector<std::uint32_t> read_words(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::uint32_t> words(bytes.size() / sizeof(std::uint32_t));
+  std::memcpy(words.data(), bytes.data(), words.size() * sizeof(std::uint32_t));
+  return words;
+}
+
+void write_words(const std::filesystem::path& path, const std::vector<std::uint32_t>& words) {
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(words.data()),
+             static_cast<std::streamsize>(words.size() * sizeof(std::uint32_t)));
+}
+
+// Damage that the reflection's own walk over the instructions does not see
+// reaches the validator, which refuses the file before any driver gets it.
+TEST(VulkanManager, ADamagedSpirvFileIsRefusedWithTheValidatorsMessage) {
+  ComputeManager manager(validated_manager_options());
+  const auto folder = temporary_folder("damaged_spirv");
+  const auto good = read_words(BUFFERPOOL_TEST_SPIRV_FILE);
+  ASSERT_GT(good.size(), 5U);
+
+  // Word 3 is the id bound: 1 leaves every id the module uses out of range.
+  auto bad_bound = good;
+  bad_bound[3] = 1;
+  write_words(folder / "bad_bound.spv", bad_bound);
+  // An instruction's opcode replaced by one that SPIR-V does not define,
+  // keeping its word count, so the walk over instructions still lines up.
+  auto bad_opcode = good;
+  std::size_t at = 5;
+  for (int instruction = 0; instruction < 3; ++instruction) at += good[at] >> 16U;
+  bad_opcode[at] = (good[at] & 0xFFFF0000U) | 0xFFFFU;
+  write_words(folder / "bad_opcode.spv", bad_opcode);
+
+  for (const char* name : {"bad_bound.spv", "bad_opcode.spv"}) {
+    try {
+      manager.load_shader_library(folder / name, "damaged");
+      ADD_FAILURE() << name << " was loaded";
+    } catch (const InvalidArgumentError& error) {
+      EXPECT_THAT(error.what(), HasSubstr(name));
+      EXPECT_THAT(error.what(), HasSubstr("is not valid SPIR-V for Vulkan 1.2"));
+      EXPECT_THAT(error.what(), HasSubstr("word ")) << "the validator says where";
+    }
+  }
+  EXPECT_THROW((void)manager.shader_functions("damaged"), InvalidArgumentError)
+      << "nothing was loaded";
+  // The intact file loads: the check refuses damage, not the module.
+  write_words(folder / "intact.spv", good);
+  manager.load_shader_library(folder / "intact.spv", "intact");
+  EXPECT_EQ(manager.shader_functions("intact"), std::vector<std::string>{"intact"});
+  std::filesystem::remove_all(folder);
+}
+
 TEST(VulkanManager, AShaderWithAFixedGroupSizeKeepsIt) {
   ComputeManager manager(validated_manager_options());
   manager.load_shader_library_from_source(kFixedSizeShader, "fixed");
@@ -266,14 +324,66 @@ TEST(VulkanManager, MetricsCountTheWorkAndReadAsJson) {
   EXPECT_EQ(metrics.buffer_pool.hits_reused, 6U);
   EXPECT_GT(metrics.gpu_time_ns, 0U);
   EXPECT_THAT(metrics.backend, HasSubstr("vulkan"));
-  const std::string json = metrics.to_json();
-  EXPECT_THAT(json, HasSubstr("\"dispatches\":3"));
-  EXPECT_THAT(json, HasSubstr("\"buffer_pool\":{\"hits\":8"));
+  const auto json = nlohmann::json::parse(metrics.to_json());
+  EXPECT_EQ(json["backend"].get<std::string>(), metrics.backend);
+  EXPECT_EQ(json["dispatches"].get<std::uint64_t>(), 3U);
+  EXPECT_EQ(json["buffers_created"].get<std::uint64_t>(), 9U);
+  EXPECT_EQ(json["gpu_time_ns"].get<std::uint64_t>(), metrics.gpu_time_ns);
+  EXPECT_EQ(json["buffer_pool"], nlohmann::json::parse(metrics.buffer_pool.to_json()));
+  EXPECT_EQ(json["buffer_pool"]["hits"].get<std::uint64_t>(), 8U);
+}
+
+// Every field with a value of its own, so that one written from the wrong
+// member fails; counters past 2^53, which a double would round; a name with
+// quotes, a backslash and control characters; and a locale that writes
+// "0,5", which must not reach the nested pool metrics.
+TEST(PerformanceMetricsJson, CarriesEveryFieldExactlyAndEscapesTheBackendName) {
+  struct NumpunctWithComma : std::numpunct<char> {
+    [[nodiscard]] char do_decimal_point() const override { return ','; }
+  };
+  constexpr std::uint64_t kBig = (std::uint64_t{1} << 60) + 1;
+  PerformanceMetrics metrics;
+  metrics.backend = "vulkan: \"odd\" \\ name\x01\n\t";
+  metrics.dispatches = kBig + 1;
+  metrics.buffers_created = kBig + 2;
+  metrics.bytes_uploaded = kBig + 3;
+  metrics.bytes_downloaded = kBig + 4;
+  metrics.staging_copies = kBig + 5;
+  metrics.shader_libraries = kBig + 6;
+  metrics.pipelines = kBig + 7;
+  metrics.gpu_time_ns = kBig + 8;
+  metrics.wait_time_ns = std::numeric_limits<std::uint64_t>::max();
+  metrics.buffer_pool.hits = 1;
+  metrics.buffer_pool.misses = 1;
+  const std::locale previous =
+      std::locale::global(std::locale(std::locale::classic(), new NumpunctWithComma));
+  const std::string text = metrics.to_json();
+  std::locale::global(previous);
+
+  EXPECT_EQ(text.find('\x01'), std::string::npos) << "a raw control character in the JSON";
+  const auto json = nlohmann::json::parse(text);
+  const std::vector<std::pair<std::string, std::uint64_t>> counters = {
+      {"dispatches", metrics.dispatches},         {"buffers_created", metrics.buffers_created},
+      {"bytes_uploaded", metrics.bytes_uploaded}, {"bytes_downloaded", metrics.bytes_downloaded},
+      {"staging_copies", metrics.staging_copies}, {"shader_libraries", metrics.shader_libraries},
+      {"pipelines", metrics.pipelines},           {"gpu_time_ns", metrics.gpu_time_ns},
+      {"wait_time_ns", metrics.wait_time_ns},
+  };
+  ASSERT_EQ(json.size(), counters.size() + 2)
+      << "a field without a check, or one missing: " << text;
+  EXPECT_EQ(json["backend"].get<std::string>(), metrics.backend);
+  for (const auto& [field, value] : counters) {
+    ASSERT_TRUE(json.contains(field)) << field;
+    ASSERT_TRUE(json[field].is_number_unsigned()) << field << " is not an integer: " << text;
+    EXPECT_EQ(json[field].get<std::uint64_t>(), value) << field;
+  }
+  EXPECT_EQ(json["buffer_pool"], nlohmann::json::parse(metrics.buffer_pool.to_json()));
+  EXPECT_DOUBLE_EQ(json["buffer_pool"]["hit_rate"].get<double>(), 0.5);
 }
 
 TEST(VulkanManager, TheHostBackendMakesBuffersButRefusesShaders) {
   ManagerOptions options;
-  options.backend = "host";
+  options.backend = ManagerBackend::host;
   ComputeManager manager(options);
   EXPECT_EQ(manager.backend_name(), "host");
   EXPECT_FALSE(manager.can_execute_shaders());
@@ -289,9 +399,30 @@ TEST(VulkanManager, TheHostBackendMakesBuffersButRefusesShaders) {
   }
 }
 
-TEST(VulkanManager, AnUnknownBackendNameIsAConfigError) {
+TEST(ManagerBackendNames, EachNameParsesToItsBackendAndAnUnknownOneListsTheNames) {
+  EXPECT_EQ(to_string(ManagerBackend::automatic), "auto");
+  EXPECT_EQ(to_string(ManagerBackend::vulkan), "vulkan");
+  EXPECT_EQ(to_string(ManagerBackend::host), "host");
+  for (const ManagerBackend backend :
+       {ManagerBackend::automatic, ManagerBackend::vulkan, ManagerBackend::host}) {
+    EXPECT_EQ(parse_manager_backend(to_string(backend)), backend) << to_string(backend);
+  }
+  try {
+    (void)parse_manager_backend("cuda");
+    FAIL() << "parsed cuda";
+  } catch (const ConfigError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("\"cuda\""));
+    EXPECT_THAT(error.what(), HasSubstr("\"auto\""));
+    EXPECT_THAT(error.what(), HasSubstr("\"vulkan\""));
+    EXPECT_THAT(error.what(), HasSubstr("\"host\""));
+  }
+  EXPECT_THROW((void)parse_manager_backend("Vulkan"), ConfigError) << "names are exact";
+  EXPECT_THROW((void)parse_manager_backend(""), ConfigError);
+}
+
+TEST(VulkanManager, ABackendValueOutsideTheEnumIsAConfigError) {
   ManagerOptions options;
-  options.backend = "cuda";
+  options.backend = static_cast<ManagerBackend>(7);
   EXPECT_THROW(ComputeManager{options}, ConfigError);
 }
 
@@ -329,9 +460,9 @@ TEST(VulkanDevices, NoDriverGivesAClearErrorAndAutoFallsBackToHostMemory) {
     EXPECT_THAT(error.what(), HasSubstr("apt-get install mesa-vulkan-drivers"));
   }
   ManagerOptions options;
-  options.backend = "vulkan";
+  options.backend = ManagerBackend::vulkan;
   EXPECT_THROW(ComputeManager{options}, NoVulkanDeviceError);
-  options.backend = "auto";
+  options.backend = ManagerBackend::automatic;
   ComputeManager manager(options);
   EXPECT_EQ(manager.backend_name(), "host");
 }

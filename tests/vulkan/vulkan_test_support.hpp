@@ -33,7 +33,7 @@ inline VulkanBackendOptions validated_options(
 inline ManagerOptions validated_manager_options(
     VulkanMemoryPlacement placement = VulkanMemoryPlacement::automatic) {
   ManagerOptions options;
-  options.backend = "vulkan";
+  options.backend = ManagerBackend::vulkan;
   options.vulkan = validated_options(placement);
   return options;
 }

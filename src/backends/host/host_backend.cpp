@@ -1,8 +1,9 @@
-#include <bufferpool/backend.hpp>
 #include <bufferpool/errors.hpp>
+#include <bufferpool/host_backend.hpp>
 
 #include <cstdlib>
 #include <limits>
+#include <memory>
 #include <new>
 #include <string>
 

@@ -17,7 +17,7 @@ std::uint32_t SegmentTable::make_slot() {
     throw OutOfMemoryError("bufferpool: vulkan: this process holds " +
                                std::to_string(kMaxSegments) +
                                " Vulkan segments at once, the most the backend tracks; "
-                               "release buffers or use larger segments (PoolConfig::segments)",
+                               "free segments, or make fewer, larger ones",
                            0, 0, 0);
   }
   const std::size_t chunk = slots_made_ / kSlotsPerChunk;

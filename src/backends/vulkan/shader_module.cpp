@@ -1,11 +1,14 @@
 #include "backends/vulkan/shader_module.hpp"
 
 #include <bufferpool/errors.hpp>
-#include <bufferpool/manager.hpp>
+#include <bufferpool/shader_compile_error.hpp>
 
 #include <shaderc/shaderc.hpp>
+#include <spirv-tools/libspirv.hpp>
+#include <spirv/unified1/spirv.hpp>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -30,26 +33,28 @@ std::vector<std::uint32_t> compile_glsl_compute(std::string_view source,
   return {result.cbegin(), result.cend()};
 }
 
-ShaderInterface reflect(const std::vector<std::uint32_t>& spirv, const std::string& source_name) {
-  constexpr std::uint32_t kMagic = 0x07230203;
-  constexpr std::uint32_t kOpEntryPoint = 15;
-  constexpr std::uint32_t kOpExecutionMode = 16;
-  constexpr std::uint32_t kOpDecorate = 71;
-  constexpr std::uint32_t kOpVariable = 59;
-  constexpr std::uint32_t kExecutionModelGLCompute = 5;
-  constexpr std::uint32_t kExecutionModeLocalSize = 17;
-  constexpr std::uint32_t kDecorationSpecId = 1;
-  constexpr std::uint32_t kDecorationBuiltIn = 11;
-  constexpr std::uint32_t kDecorationBinding = 33;
-  constexpr std::uint32_t kDecorationDescriptorSet = 34;
-  constexpr std::uint32_t kBuiltInWorkgroupSize = 25;
-  constexpr std::uint32_t kStorageClassPushConstant = 9;
-
-  if (spirv.size() < 5 || spirv[0] != kMagic) {
+void validate_spirv(const std::vector<std::uint32_t>& spirv, const std::string& source_name) {
+  // One validator per call, as with the compiler: no shared state, no lock.
+  spvtools::SpirvTools tools(SPV_ENV_VULKAN_1_2);
+  std::string messages;
+  tools.SetMessageConsumer([&messages](spv_message_level_t /*level*/, const char* /*source*/,
+                                       const spv_position_t& position, const char* message) {
+    messages += "\n  word " + std::to_string(position.index) + ": " + message;
+  });
+  if (!tools.Validate(spirv)) {
     throw InvalidArgumentError(
         "bufferpool: \"" + source_name +
-        "\" is not SPIR-V (no magic number); pass GLSL compute source "
-        "(.comp) or a SPIR-V binary (.spv) made by glslc or glslangValidator");
+        "\" is not valid SPIR-V for Vulkan 1.2 (SPIRV-Tools' validator):" + messages +
+        "\nRebuild it with glslc or glslangValidator "
+        "(--target-env vulkan1.2), or check that the file is not damaged");
+  }
+}
+
+ShaderInterface reflect(const std::vector<std::uint32_t>& spirv, const std::string& source_name) {
+  if (spirv.size() < 5 || spirv[0] != spv::MagicNumber) {
+    throw InvalidArgumentError("bufferpool: \"" + source_name +
+                               "\" is not SPIR-V (no magic number 0x07230203 at its start); "
+                               "build it with glslc or glslangValidator");
   }
   ShaderInterface result;
   std::map<std::uint32_t, std::uint32_t> binding_of;  // id -> binding
@@ -57,39 +62,40 @@ ShaderInterface reflect(const std::vector<std::uint32_t>& spirv, const std::stri
   std::set<std::uint32_t> spec_ids;
   bool workgroup_size_builtin = false;
   for (std::size_t at = 5; at < spirv.size();) {
-    const std::uint32_t word_count = spirv[at] >> 16U;
-    const std::uint32_t opcode = spirv[at] & 0xFFFFU;
+    const std::uint32_t word_count = spirv[at] >> spv::WordCountShift;
+    const std::uint32_t opcode = spirv[at] & spv::OpCodeMask;
     if (word_count == 0 || at + word_count > spirv.size()) {
       throw InvalidArgumentError("bufferpool: \"" + source_name +
                                  "\" is truncated or damaged SPIR-V; rebuild it");
     }
     const std::uint32_t* words = &spirv[at];
-    if (opcode == kOpEntryPoint && word_count > 3 && words[1] == kExecutionModelGLCompute) {
+    if (opcode == spv::OpEntryPoint && word_count > 3 && words[1] == spv::ExecutionModelGLCompute) {
       const auto* text = reinterpret_cast<const char*>(&words[3]);
       const std::size_t max_length = (word_count - 3) * sizeof(std::uint32_t);
       result.entry_points.emplace_back(text, strnlen(text, max_length));
-    } else if (opcode == kOpExecutionMode && word_count >= 6 &&
-               words[2] == kExecutionModeLocalSize) {
+    } else if (opcode == spv::OpExecutionMode && word_count >= 6 &&
+               words[2] == spv::ExecutionModeLocalSize) {
       result.declared_local_size = {words[3], words[4], words[5]};
-    } else if (opcode == kOpDecorate && word_count >= 4) {
+    } else if (opcode == spv::OpDecorate && word_count >= 4) {
       const std::uint32_t target = words[1];
       switch (words[2]) {
-        case kDecorationBinding:
+        case spv::DecorationBinding:
           binding_of[target] = words[3];
           break;
-        case kDecorationDescriptorSet:
+        case spv::DecorationDescriptorSet:
           set_of[target] = words[3];
           break;
-        case kDecorationSpecId:
+        case spv::DecorationSpecId:
           spec_ids.insert(words[3]);
           break;
-        case kDecorationBuiltIn:
-          if (words[3] == kBuiltInWorkgroupSize) workgroup_size_builtin = true;
+        case spv::DecorationBuiltIn:
+          if (words[3] == spv::BuiltInWorkgroupSize) workgroup_size_builtin = true;
           break;
         default:
           break;
       }
-    } else if (opcode == kOpVariable && word_count >= 4 && words[3] == kStorageClassPushConstant) {
+    } else if (opcode == spv::OpVariable && word_count >= 4 &&
+               words[3] == spv::StorageClassPushConstant) {
       result.has_push_constants = true;
     }
     at += word_count;

@@ -31,8 +31,14 @@ struct ShaderInterface {
   std::array<std::uint32_t, 3> declared_local_size{1, 1, 1};
 };
 
+/// Checks SPIR-V from outside (a .spv file) with SPIRV-Tools' validator for
+/// Vulkan 1.2, the version the device is opened at. Throws
+/// InvalidArgumentError with the validator's messages (each with its word
+/// offset) when the module is not valid. Costs a pass over the module.
+void validate_spirv(const std::vector<std::uint32_t>& spirv, const std::string& source_name);
+
 /// Reads the interface out of SPIR-V. Throws InvalidArgumentError when the
-/// words are not a SPIR-V module.
+/// words are not a SPIR-V module (validate_spirv() says why, in detail).
 [[nodiscard]] ShaderInterface reflect(const std::vector<std::uint32_t>& spirv,
                                       const std::string& source_name);
 

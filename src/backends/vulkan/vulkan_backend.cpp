@@ -160,8 +160,7 @@ Allocation VulkanBackend::allocate(std::size_t size_bytes) {
             " live device allocations (maxMemoryAllocationCount is " +
             std::to_string(device_->limits().maxMemoryAllocationCount) +
             ", VulkanBackendOptions::max_live_allocations may lower it) and all are in use; "
-            "release buffers, lower PoolConfig::max_pool_size, or use larger segments "
-            "(PoolConfig::segments) so that fewer allocations hold the same buffers",
+            "free allocations, or make fewer, larger ones",
         size_bytes, 0, 0);
   }
   // Messages are built only when a step fails: a segment allocation is the
@@ -239,7 +238,7 @@ void VulkanBackend::fill_zero(const Allocation& allocation, std::size_t offset_b
         "bufferpool: vulkan: fill_zero at offset " + std::to_string(offset_bytes) + " of " +
         std::to_string(size_bytes) +
         " bytes: device-local memory is zeroed with vkCmdFillBuffer, which needs multiples of "
-        "4 bytes (buffers from a pool are multiples of buffer_alignment_bytes())");
+        "4 bytes (offsets and sizes at multiples of buffer_alignment_bytes() always are)");
   }
 
   const std::lock_guard lock(fill_mutex_);
@@ -295,6 +294,11 @@ void VulkanBackend::fill_zero(const Allocation& allocation, std::size_t offset_b
   device_->wait_for_timeline_or_throw(device_->submit(fill_commands_));
 }
 
+std::optional<MemoryBudget> VulkanBackend::memory_budget() const noexcept {
+  return device_->memory_budget(
+      device_->memory_properties().memoryTypes[memory_type_index_].heapIndex);
+}
+
 std::string VulkanBackend::name() const { return "vulkan: " + device_->name(); }
 
 const Segment* VulkanBackend::find(std::uint64_t handle) const noexcept {
@@ -305,10 +309,10 @@ const Segment* VulkanBackend::find(std::uint64_t handle) const noexcept {
 const Segment& VulkanBackend::resolve(std::uint64_t handle) const {
   const Segment* found = find(handle);
   if (found == nullptr) {
-    throw UsageError(
-        "bufferpool: vulkan: a buffer passed to the device was not made by this manager's pool "
-        "(" +
-        device_->name() + "); create buffers with the ComputeManager that runs the shader");
+    throw UsageError("bufferpool: vulkan: allocation handle " + std::to_string(handle) +
+                     " is not a live allocation of this backend (" + device_->name() +
+                     "): it was made by another backend, or already freed; pass "
+                     "allocations to the backend that made them");
   }
   return *found;
 }
@@ -325,6 +329,8 @@ VulkanBackendProperties VulkanBackend::properties() const {
   result.host_visible = mapped_;
   result.robust_buffer_access = device_->robust_buffer_access();
   result.robust_buffer_access2 = device_->robust_buffer_access2();
+  result.memory_budget = device_->has_memory_budget();
+  result.heap_bytes = heap_bytes(device_->memory_properties(), memory_type_index_);
   return result;
 }
 

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 namespace bufferpool::vulkan_detail {
@@ -53,11 +54,13 @@ class VulkanBackend final : public Backend {
   /// device fails the fill.
   void fill_zero(const Allocation& allocation, std::size_t offset_bytes,
                  std::size_t size_bytes) override;
+  /// The budget and use of the heap segments come from, where the device has
+  /// VK_EXT_memory_budget.
+  [[nodiscard]] std::optional<MemoryBudget> memory_budget() const noexcept override;
   [[nodiscard]] std::string name() const override;
 
-  /// The segment behind a BufferRef::native_handle() from a pool on this
-  /// backend. Throws UsageError for a handle this backend did not make (a
-  /// buffer from another pool or manager).
+  /// The segment behind an Allocation::handle this backend made. Throws
+  /// UsageError for a handle it did not make, or one already freed.
   [[nodiscard]] const Segment& resolve(std::uint64_t handle) const;
   /// As resolve(), but null for a handle this backend did not make.
   [[nodiscard]] const Segment* find(std::uint64_t handle) const noexcept;

@@ -2,7 +2,10 @@
 
 #include "backends/vulkan/vulkan_error.hpp"
 
+#include <bufferpool/errors.hpp>
+
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
@@ -10,6 +13,8 @@
 #include <limits>
 #include <optional>
 #include <sstream>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace bufferpool::vulkan_detail {
@@ -171,19 +176,19 @@ VulkanDeviceInfo describe(VkPhysicalDevice device, std::uint32_t index) {
   info.api_version = properties.apiVersion;
   switch (properties.deviceType) {
     case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU:
-      info.type = "discrete";
+      info.type = VulkanDeviceType::discrete_gpu;
       break;
     case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU:
-      info.type = "integrated";
+      info.type = VulkanDeviceType::integrated_gpu;
       break;
     case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU:
-      info.type = "virtual";
+      info.type = VulkanDeviceType::virtual_gpu;
       break;
     case VK_PHYSICAL_DEVICE_TYPE_CPU:
-      info.type = "cpu";
+      info.type = VulkanDeviceType::cpu;
       break;
     default:
-      info.type = "other";
+      info.type = VulkanDeviceType::other;
       break;
   }
   for (std::uint32_t heap = 0; heap < memory.memoryHeapCount; ++heap) {
@@ -206,24 +211,18 @@ VulkanDeviceInfo describe(VkPhysicalDevice device, std::uint32_t index) {
   return info;
 }
 
-int preference(const std::string& type) {
-  if (type == "discrete") return 4;
-  if (type == "integrated") return 3;
-  if (type == "virtual") return 2;
-  if (type == "cpu") return 1;
-  return 0;
-}
-
 std::string describe_all(const std::vector<VulkanDeviceInfo>& devices) {
   std::ostringstream out;
   for (const auto& device : devices) {
-    out << "\n  " << device.index << ": " << device.name << " (" << device.type << ", Vulkan "
-        << VK_API_VERSION_MAJOR(device.api_version) << '.'
+    out << "\n  " << device.index << ": " << device.name << " (" << to_string(device.type)
+        << ", Vulkan " << VK_API_VERSION_MAJOR(device.api_version) << '.'
         << VK_API_VERSION_MINOR(device.api_version)
         << (device.usable ? ")" : "; unusable: needs Vulkan 1.2 timeline semaphores and compute)");
   }
   return out.str();
 }
+
+}  // namespace
 
 std::uint32_t choose_device(const std::vector<VulkanDeviceInfo>& devices, const std::string& wanted,
                             const char* source) {
@@ -235,7 +234,8 @@ std::uint32_t choose_device(const std::vector<VulkanDeviceInfo>& devices, const 
   if (wanted.empty()) {
     const VulkanDeviceInfo* best = nullptr;
     for (const auto& device : devices) {
-      if (device.usable && (best == nullptr || preference(device.type) > preference(best->type))) {
+      // The enum's order is the preference; the first listed wins a tie.
+      if (device.usable && (best == nullptr || device.type > best->type)) {
         best = &device;
       }
     }
@@ -262,8 +262,6 @@ std::uint32_t choose_device(const std::vector<VulkanDeviceInfo>& devices, const 
                      "\nName one of these by index or by part of its "
                      "name, or leave it empty to pick the best");
 }
-
-}  // namespace
 
 std::shared_ptr<VulkanDevice> VulkanDevice::open(const VulkanBackendOptions& options) {
   return std::make_shared<VulkanDevice>(Passkey{}, options);
@@ -357,6 +355,11 @@ VulkanDevice::VulkanDevice(Passkey /*unused*/, const VulkanBackendOptions& optio
     // robustBufferAccess2 (VK_EXT_robustness2) judges them against the
     // descriptor's range, which is the buffer itself, and discards them. Both
     // are turned on where the device offers them.
+    // The heap's budget and use, for Backend::memory_budget() and the
+    // pool's out-of-memory messages; nothing else depends on it.
+    memory_budget_ = has_device_extension(physical_device_, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+    if (memory_budget_) extensions.push_back(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+
     const bool offers_robustness2 = has_device_extension(physical_device_, "VK_EXT_robustness2");
     VkPhysicalDeviceRobustness2FeaturesEXT robustness2_offered{};
     robustness2_offered.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ROBUSTNESS_2_FEATURES_EXT;
@@ -483,6 +486,18 @@ void VulkanDevice::wait_for_timeline_or_throw(std::uint64_t value) const {
         [&] { return "vkWaitSemaphores for work " + std::to_string(value) + " on " + name_; });
 }
 
+std::optional<MemoryBudget> VulkanDevice::memory_budget(std::uint32_t heap_index) const noexcept {
+  if (!memory_budget_ || heap_index >= memory_properties_.memoryHeapCount) return std::nullopt;
+  VkPhysicalDeviceMemoryBudgetPropertiesEXT budget{};
+  budget.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT;
+  VkPhysicalDeviceMemoryProperties2 properties{};
+  properties.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2;
+  properties.pNext = &budget;
+  vkGetPhysicalDeviceMemoryProperties2(physical_device_, &properties);
+  return MemoryBudget{static_cast<std::size_t>(budget.heapBudget[heap_index]),
+                      static_cast<std::size_t>(budget.heapUsage[heap_index])};
+}
+
 void VulkanDevice::report_validation_message(const char* message) const {
   if (on_validation_message_) {
     on_validation_message_(message);
@@ -494,6 +509,35 @@ void VulkanDevice::report_validation_message(const char* message) const {
 }  // namespace bufferpool::vulkan_detail
 
 namespace bufferpool {
+
+namespace {
+
+constexpr std::array<std::pair<VulkanDeviceType, std::string_view>, 5> kDeviceTypeNames{{
+    {VulkanDeviceType::other, "other"},
+    {VulkanDeviceType::cpu, "cpu"},
+    {VulkanDeviceType::virtual_gpu, "virtual"},
+    {VulkanDeviceType::integrated_gpu, "integrated"},
+    {VulkanDeviceType::discrete_gpu, "discrete"},
+}};
+
+}  // namespace
+
+std::string_view to_string(VulkanDeviceType type) noexcept {
+  for (const auto& [value, name] : kDeviceTypeNames) {
+    if (value == type) return name;
+  }
+  return "unknown";
+}
+
+VulkanDeviceType parse_vulkan_device_type(std::string_view name) {
+  std::string accepted;
+  for (const auto& [value, known] : kDeviceTypeNames) {
+    if (known == name) return value;
+    accepted += std::string(accepted.empty() ? "\"" : ", \"") + std::string(known) + "\"";
+  }
+  throw ConfigError("bufferpool: \"" + std::string(name) +
+                    "\" is not a Vulkan device type; the types are " + accepted);
+}
 
 std::vector<VulkanDeviceInfo> list_vulkan_devices() {
   const VkInstance instance = vulkan_detail::create_instance(false, nullptr);

@@ -5,6 +5,7 @@
 
 #include "backends/vulkan/segment_table.hpp"
 
+#include <bufferpool/backend.hpp>
 #include <bufferpool/vulkan.hpp>
 
 #include <vulkan/vulkan.h>
@@ -15,9 +16,21 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace bufferpool::vulkan_detail {
+
+/// The device VulkanBackendOptions::device (or, when that is empty and
+/// `wanted` came from it, BUFFERPOOL_DEVICE) asks for, as an index into
+/// `devices`: by index, by part of its name (case-insensitive), or, for an
+/// empty `wanted`, the usable device of the most preferred VulkanDeviceType
+/// (the first listed among equals). `source` names where `wanted` came from,
+/// for the message. Throws NoVulkanDeviceError when there are no devices or
+/// none is usable, BackendError when none matches (the message lists them).
+[[nodiscard]] std::uint32_t choose_device(const std::vector<VulkanDeviceInfo>& devices,
+                                          const std::string& wanted, const char* source);
 
 class VulkanDevice {
   struct Passkey {};
@@ -85,6 +98,12 @@ class VulkanDevice {
     return budget_.live.load(std::memory_order_relaxed);
   }
 
+  /// Whether VK_EXT_memory_budget is on.
+  [[nodiscard]] bool has_memory_budget() const noexcept { return memory_budget_; }
+  /// Budget and use of one memory heap (VK_EXT_memory_budget); nullopt
+  /// where the extension is off. One driver query.
+  [[nodiscard]] std::optional<MemoryBudget> memory_budget(std::uint32_t heap_index) const noexcept;
+
   /// Forwards a validation message to the user's callback, or stderr.
   void report_validation_message(const char* message) const;
 
@@ -107,6 +126,7 @@ class VulkanDevice {
   double timestamp_period_ns_ = 0.0;
   bool robust_buffer_access_ = false;
   bool robust_buffer_access2_ = false;
+  bool memory_budget_ = false;
 
   std::mutex queue_mutex_;
   std::atomic<std::uint64_t> last_submitted_{0};

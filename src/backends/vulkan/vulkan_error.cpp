@@ -2,52 +2,17 @@
 
 #include <bufferpool/errors.hpp>
 
+#include <vulkan/vk_enum_string_helper.h>
+
 #include <array>
 #include <string>
 
 namespace bufferpool::vulkan_detail {
 
 const char* result_name(VkResult result) noexcept {
-  switch (result) {
-    case VK_SUCCESS:
-      return "VK_SUCCESS";
-    case VK_NOT_READY:
-      return "VK_NOT_READY";
-    case VK_TIMEOUT:
-      return "VK_TIMEOUT";
-    case VK_INCOMPLETE:
-      return "VK_INCOMPLETE";
-    case VK_ERROR_OUT_OF_HOST_MEMORY:
-      return "VK_ERROR_OUT_OF_HOST_MEMORY";
-    case VK_ERROR_OUT_OF_DEVICE_MEMORY:
-      return "VK_ERROR_OUT_OF_DEVICE_MEMORY";
-    case VK_ERROR_INITIALIZATION_FAILED:
-      return "VK_ERROR_INITIALIZATION_FAILED";
-    case VK_ERROR_DEVICE_LOST:
-      return "VK_ERROR_DEVICE_LOST";
-    case VK_ERROR_MEMORY_MAP_FAILED:
-      return "VK_ERROR_MEMORY_MAP_FAILED";
-    case VK_ERROR_LAYER_NOT_PRESENT:
-      return "VK_ERROR_LAYER_NOT_PRESENT";
-    case VK_ERROR_EXTENSION_NOT_PRESENT:
-      return "VK_ERROR_EXTENSION_NOT_PRESENT";
-    case VK_ERROR_FEATURE_NOT_PRESENT:
-      return "VK_ERROR_FEATURE_NOT_PRESENT";
-    case VK_ERROR_INCOMPATIBLE_DRIVER:
-      return "VK_ERROR_INCOMPATIBLE_DRIVER";
-    case VK_ERROR_TOO_MANY_OBJECTS:
-      return "VK_ERROR_TOO_MANY_OBJECTS";
-    case VK_ERROR_FORMAT_NOT_SUPPORTED:
-      return "VK_ERROR_FORMAT_NOT_SUPPORTED";
-    case VK_ERROR_FRAGMENTED_POOL:
-      return "VK_ERROR_FRAGMENTED_POOL";
-    case VK_ERROR_OUT_OF_POOL_MEMORY:
-      return "VK_ERROR_OUT_OF_POOL_MEMORY";
-    case VK_ERROR_INVALID_SHADER_NV:
-      return "VK_ERROR_INVALID_SHADER_NV";
-    default:
-      return "VK_ERROR_UNKNOWN";
-  }
+  // Generated from the Vulkan registry (vk.xml) with the validation layers:
+  // every code of this header version, extensions' included.
+  return string_VkResult(result);
 }
 
 void throw_result(VkResult result, std::string_view what) {
@@ -57,8 +22,10 @@ void throw_result(VkResult result, std::string_view what) {
   message += result_name(result);
   message += " (" + std::to_string(result) + ")";
   if (is_out_of_memory(result)) {
-    throw OutOfMemoryError(message + "; release buffers or lower PoolConfig::memory_limit", 0, 0,
-                           0);
+    throw OutOfMemoryError(message + ": the " +
+                               (result == VK_ERROR_OUT_OF_HOST_MEMORY ? "host" : "device") +
+                               " has no memory left for it; free allocations, or allocate less",
+                           0, 0, 0);
   }
   throw BackendError(message);
 }

@@ -11,7 +11,9 @@
 
 namespace bufferpool::vulkan_detail {
 
-/// "VK_ERROR_OUT_OF_DEVICE_MEMORY" and so on.
+/// "VK_ERROR_OUT_OF_DEVICE_MEMORY" and so on: every code the Vulkan headers
+/// define (vk_enum_string_helper.h), "Unhandled VkResult" for a code newer
+/// than them (throw_result() adds the number).
 [[nodiscard]] const char* result_name(VkResult result) noexcept;
 
 /// Whether `result` says host or device memory ran out.

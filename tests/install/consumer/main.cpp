@@ -9,7 +9,7 @@ int main() {
   pool.get_buffer(1000).reset();
   auto again = pool.get_buffer(1000);
 
-  bufferpool::ComputeManager manager({.backend = "host"});
+  bufferpool::ComputeManager manager({.backend = bufferpool::ManagerBackend::host});
   const std::vector<float> data = {1.0F, 2.0F, 3.0F};
   auto buffer = manager.create_buffer(std::span<const float>(data));
   const auto back = manager.get_buffer_data<float>(buffer);

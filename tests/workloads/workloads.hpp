@@ -1,6 +1,8 @@
-// The three generated workloads of `bufferpool bench` (sequential,
-// interleaved, random), shared with the tests that replay them through fault
-// injection and many threads. A workload is a list of events: get a buffer
+// The three generated workloads (sequential, interleaved, random) that
+// `bufferpool bench` measures and the tests replay through fault injection
+// and many threads. Here, in a header-only library of its own
+// (bufferpool_workloads), so that neither the tests nor the benchmarks
+// reach into the other's folder. A workload is a list of events: get a buffer
 // into a slot, or release a slot. Fixed seeds give the same workload on every
 // platform.
 #pragma once
