@@ -3,7 +3,9 @@
 // ready cache cannot serve, carved from segment space, and a buffer given
 // back to its segment), the miss path (caching off: a backend allocation and
 // free per request) and malloc + free for scale, per size class, with 1, 2
-// and 4 threads on one pool.
+// and 4 threads on one pool; and the hit path while the pool records its
+// trace (BufferPool::start_recording) or tells an observer that does nothing,
+// which is what observing costs per hit (two events: allocate and free).
 //
 //   build-bench/bench/bufferpool_microbench --benchmark_filter=HitPath
 #include <bufferpool/bufferpool.hpp>
@@ -11,6 +13,8 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <memory>
 
 namespace {
 
@@ -35,6 +39,42 @@ void BM_HitPath(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
+
+/// Hits of one 4 KiB buffer while the pool is watched: `recording` writes
+/// RMM's CSV to a temporary file, else an observer ignores every event.
+void watched_hits(benchmark::State& state, bool recording) {
+  static bufferpool::BufferPool pool(bufferpool::make_host_backend());
+  struct Ignore final : bufferpool::PoolObserver {
+    void on_event(const bufferpool::PoolEvent& /*event*/) noexcept override {}
+  };
+  static const auto ignore = std::make_shared<Ignore>();
+  const auto trace = std::filesystem::temp_directory_path() / "bufferpool_microbench_trace.csv";
+  if (state.thread_index() == 0) {
+    if (recording) {
+      pool.start_recording(trace);
+    } else {
+      pool.add_observer(ignore);
+    }
+  }
+  pool.get_buffer(4096).reset();
+  for (auto _ : state) {
+    bufferpool::BufferRef buffer = pool.get_buffer(4096);
+    benchmark::DoNotOptimize(buffer);
+  }
+  if (state.thread_index() == 0) {
+    if (recording) {
+      state.counters["recording_waits"] = static_cast<double>(pool.metrics().recording_waits);
+      pool.stop_recording();
+      std::filesystem::remove(trace);
+    } else {
+      pool.remove_observer(*ignore);
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_HitPathRecording(benchmark::State& state) { watched_hits(state, true); }
+void BM_HitPathObserved(benchmark::State& state) { watched_hits(state, false); }
 
 void BM_CarvePath(benchmark::State& state) {
   // One idle buffer kept: each iteration reuses it, carves a second one from
@@ -85,6 +125,8 @@ BENCHMARK(BM_HitPath)
     ->Range(kSmallestClass, kLargestClass)
     ->ThreadRange(1, 4)
     ->UseRealTime();
+BENCHMARK(BM_HitPathRecording)->ThreadRange(1, 4)->UseRealTime();
+BENCHMARK(BM_HitPathObserved)->ThreadRange(1, 4)->UseRealTime();
 BENCHMARK(BM_CarvePath)->RangeMultiplier(4)->Range(kSmallestClass, std::int64_t{1} << 20);
 BENCHMARK(BM_MissPath)
     ->RangeMultiplier(4)

@@ -2,6 +2,8 @@
 // timeline the test moves by hand.
 #include <bufferpool/bufferpool.hpp>
 
+#include "manual_timeline_backend.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -13,33 +15,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-/// Host memory whose "device" finishes work only when the test says so.
-class ManualTimelineBackend final : public Backend {
- public:
-  Allocation allocate(std::size_t size_bytes) override { return host_->allocate(size_bytes); }
-  void deallocate(const Allocation& allocation) noexcept override { host_->deallocate(allocation); }
-  std::uint64_t completed_timeline() const noexcept override { return completed_; }
-  void wait_for_timeline(std::uint64_t value) const noexcept override {
-    // The device finishes the work the pool waits for.
-    waited_for_ = std::max<std::uint64_t>(waited_for_, value);
-    completed_ = std::max<std::uint64_t>(completed_, value);
-  }
-  std::size_t max_allocation_bytes() const noexcept override {
-    return host_->max_allocation_bytes();
-  }
-  std::size_t buffer_alignment_bytes() const noexcept override {
-    return host_->buffer_alignment_bytes();
-  }
-  std::string name() const override { return "manual timeline"; }
-
-  void complete(std::uint64_t value) { completed_ = value; }
-  std::uint64_t waited_for() const { return waited_for_; }
-
- private:
-  std::shared_ptr<Backend> host_ = make_host_backend();
-  mutable std::atomic<std::uint64_t> completed_{0};
-  mutable std::atomic<std::uint64_t> waited_for_{0};
-};
+using testing::ManualTimelineBackend;
 
 TEST(DeviceTimeline, ABufferReleasedWhileDeviceWorkUsesItIsNotHandedOutUntilTheWorkIsDone) {
   auto device = std::make_shared<ManualTimelineBackend>();

@@ -11,6 +11,7 @@ namespace bufferpool {
 namespace detail {
 struct Block;
 class PoolCore;
+struct BufferAccess;
 }  // namespace detail
 
 /// A handle to a buffer from a BufferPool, like a std::shared_ptr: a copy adds
@@ -26,10 +27,18 @@ class PoolCore;
 ///     buffer.decrement();                   // 1
 ///     buffer.decrement();                   // 0: back in the pool, handle empty
 ///
-/// A handle is not itself thread-safe (use one handle per thread, as with
-/// shared_ptr); the buffer's count is, so copies may live on any thread.
+/// Threads: a handle is not itself thread-safe (use one handle per thread,
+/// as with shared_ptr); the buffer's count is, so copies may live, be used
+/// and be dropped on any thread at once, also after the pool is destroyed.
+///
+/// Costs: copying a handle is one relaxed atomic increment; moving one
+/// touches no atomic; the accessors are plain loads. Dropping a reference
+/// that is not the last is one atomic decrement. Dropping the last
+/// reference (destruction, reset(), decrement(), assignment over the
+/// handle) is a release to the pool, described at reset().
 class BufferRef {
  public:
+  /// An empty handle: operator bool is false, ref_count() is 0.
   BufferRef() noexcept = default;
   BufferRef(const BufferRef& other) noexcept;
   BufferRef(BufferRef&& other) noexcept
@@ -38,26 +47,43 @@ class BufferRef {
   BufferRef& operator=(BufferRef&& other) noexcept;
   ~BufferRef() { reset(); }
 
-  /// Drops this handle's reference and leaves it empty. Never throws.
+  /// Drops this handle's reference and leaves it empty. Never throws; does
+  /// nothing on an empty handle.
+  ///
+  /// When it was the last reference, the buffer goes back to its pool on
+  /// the calling thread. Usually that is the pool's hit path: the buffer
+  /// joins the thread's idle list under that list's own lock (no global
+  /// lock, no allocation; a clock read every 16 releases). It costs more,
+  /// and can block, when the release also:
+  ///  - passes max_pool_size or max_cached_bytes, or lands on a due cleanup
+  ///    (ttl): idle buffers go back to their segments, and an emptied
+  ///    segment back to the backend (a driver call);
+  ///  - finds caching off (max_pool_size 0) or the pool destroyed: the
+  ///    buffer's memory is freed now;
+  /// and freeing a buffer that device work still uses (mark_used_until)
+  /// first waits for that work to finish. A buffer released while device
+  /// work uses it, with caching on, is put aside without waiting.
   void reset() noexcept {
     if (block_ != nullptr) drop_reference();
   }
 
-  /// Adds an explicit reference to the buffer.
+  /// Adds an explicit reference to the buffer: one atomic increment.
   /// Throws UsageError on an empty handle.
   void increment();
 
   /// Drops an outstanding explicit reference if there is one, otherwise this
   /// handle's own reference, which leaves the handle empty. The buffer goes
-  /// back to the pool when the count reaches zero.
-  /// Throws UsageError on an empty handle (a decrement past zero).
+  /// back to the pool when the count reaches zero, as reset() describes.
+  /// One atomic compare-and-swap (retried while other threads change the
+  /// count). Throws UsageError on an empty handle (a decrement past zero).
   void decrement();
 
   /// References to the buffer: live handles plus outstanding increments.
-  /// 0 for an empty handle.
+  /// 0 for an empty handle. With other threads holding copies, the count
+  /// may have changed by the time the caller reads it.
   [[nodiscard]] std::uint32_t ref_count() const noexcept;
 
-  /// Bytes asked for.
+  /// Bytes asked for; 0 for an empty handle.
   [[nodiscard]] std::size_t size() const noexcept;
   /// Bytes usable: at least size(), rounded up to the backend's alignment.
   [[nodiscard]] std::size_t capacity() const noexcept;
@@ -65,6 +91,9 @@ class BufferRef {
   /// Host pointer to the buffer's first byte. Throws UsageError on an empty
   /// handle, or where the memory is not host-visible (a device-local Vulkan
   /// buffer: use ComputeManager::get_buffer_data).
+  /// The memory itself is not synchronised: threads that write it share
+  /// it as any memory, and device work that may still use the buffer must be
+  /// waited for first (ComputeManager::get_buffer_data and upload do).
   [[nodiscard]] std::byte* data() const;
   /// Whether data() can be called.
   [[nodiscard]] bool host_visible() const noexcept;
@@ -84,6 +113,10 @@ class BufferRef {
   /// Records that device work numbered `timeline_value` on the backend's
   /// timeline uses this buffer: once released, the buffer is neither reused
   /// nor freed until the backend's completed_timeline() reaches that value.
+  /// The highest value recorded counts, whatever the order of the calls and
+  /// the threads they come from (an atomic maximum: a compare-and-swap,
+  /// retried while another thread raises it). Throws UsageError on an empty
+  /// handle.
   void mark_used_until(std::uint64_t timeline_value);
 
   explicit operator bool() const noexcept { return block_ != nullptr; }
@@ -94,6 +127,7 @@ class BufferRef {
 
  private:
   friend class detail::PoolCore;
+  friend struct detail::BufferAccess;
   BufferRef(detail::PoolCore* core, detail::Block* block) noexcept : core_(core), block_(block) {}
 
   void drop_reference() noexcept;

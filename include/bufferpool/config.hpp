@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 namespace bufferpool {
@@ -97,6 +99,22 @@ struct PoolConfig {
   /// a device fill where memory is device-local, per request.
   bool zero_on_reuse = false;
 
+  /// Record every request and release to this file from construction on,
+  /// as BufferPool::start_recording() does; "" = do not. The environment
+  /// variable BUFFERPOOL_TRACE, when set and this is "", names the file
+  /// instead, so that an existing program records without a change (a
+  /// second pool in the same process appends ".1", ".2", ... to the name).
+  std::string trace_path;
+  /// Whether BUFFERPOOL_TRACE may start a recording; replay() and tune()
+  /// turn it off for the pools they make.
+  bool record_from_environment = true;
+  /// Remember when each live buffer was handed out, for
+  /// BufferPool::live_buffers() and the report of a pool destroyed with
+  /// buffers out. Costs a lock and a table entry per request and release.
+  bool track_live_buffers = false;
+  /// Also remember the call stack of each request (implies
+  /// track_live_buffers); costs a stack walk per request.
+  bool record_call_stacks = false;
   /// Where the pool reads time. Tests pass a ManualClock.
   std::shared_ptr<Clock> clock = make_steady_clock();
 
@@ -110,6 +128,15 @@ struct PoolConfig {
 
   /// Throws ConfigError naming the first setting that makes no sense.
   void validate() const;
+
+  /// The settings as a JSON object, every field named as in this struct
+  /// (times in seconds as numbers, the eviction policy as its enumerator's
+  /// name, segments as an object); the clock is not written.
+  [[nodiscard]] std::string to_json() const;
+  /// Reads what to_json() writes. Fields left out keep their defaults; an
+  /// unknown field, a value of the wrong type or range, or malformed JSON
+  /// throws ConfigError naming the field. The result is validated.
+  [[nodiscard]] static PoolConfig from_json(std::string_view json);
 };
 
 }  // namespace bufferpool

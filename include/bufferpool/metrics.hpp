@@ -19,6 +19,16 @@ struct SizeClassMetrics {
   std::size_t buffers_in_use = 0;
 };
 
+/// Bytes held by the open AutoReleaseScopes of one name (see
+/// AutoReleaseScope's named constructor), over every thread.
+struct ScopeMetrics {
+  std::string name;
+  std::size_t budget_bytes = 0;  ///< the budget of the latest scope opened with this name; 0 = none
+  std::size_t current_bytes = 0;      ///< capacities of the buffers they hold now
+  std::size_t peak_bytes = 0;         ///< highest current_bytes, since the pool was made
+  std::uint64_t budget_failures = 0;  ///< requests refused for passing the budget
+};
+
 struct PoolMetrics {
   // Cumulative since the pool was made.
   /// Requests served without a new backend allocation: hits_reused + hits_carved.
@@ -58,6 +68,13 @@ struct PoolMetrics {
   std::size_t largest_free_block_bytes = 0;
 
   std::vector<SizeClassMetrics> size_classes;
+  /// Named scopes that held this pool's buffers, by name.
+  std::vector<ScopeMetrics> scopes;
+
+  /// Recording (BufferPool::start_recording): events written, and the times
+  /// a thread waited because the writer had not kept up.
+  std::uint64_t recorded_events = 0;
+  std::uint64_t recording_waits = 0;
 
   /// hits / (hits + misses); 0 before the first request.
   [[nodiscard]] double hit_rate() const noexcept {

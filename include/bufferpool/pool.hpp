@@ -5,11 +5,16 @@
 #include <bufferpool/backend.hpp>
 #include <bufferpool/buffer.hpp>
 #include <bufferpool/config.hpp>
+#include <bufferpool/live_buffer.hpp>
+#include <bufferpool/memory_snapshot.hpp>
 #include <bufferpool/metrics.hpp>
+#include <bufferpool/pool_events.hpp>
 
 #include <cstddef>
+#include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace bufferpool {
 
@@ -45,10 +50,25 @@ namespace bufferpool {
 ///
 /// Destroying the pool while buffers are still referenced is safe: they stay
 /// valid and are freed when their last reference goes.
+///
+/// Threads: every call may be made from any thread, concurrently with the
+/// others, except the destructor (no other call of this pool may run or
+/// start; releases of its buffers on other threads are fine). Each call below
+/// says what it may block on and what it costs.
 class BufferPool {
  public:
-  /// Throws ConfigError when `config` makes no sense, naming the setting.
+  /// Throws ConfigError when `config` makes no sense, naming the setting, and
+  /// when a recording asked for (PoolConfig::trace_path, BUFFERPOOL_TRACE)
+  /// cannot open its file. Calls no backend allocation; starts the cleanup
+  /// thread when background_cleanup is on, and the recorder's writer thread
+  /// when recording.
   explicit BufferPool(std::shared_ptr<Backend> backend, PoolConfig config = {});
+  /// Joins the cleanup thread, ends a recording (writing what is buffered),
+  /// waits for releases in flight on other threads, and frees idle buffers
+  /// and empty segments (backend calls), first waiting for the device work
+  /// that still uses pending buffers. Buffers still referenced stay valid and
+  /// go back when released; with PoolConfig::track_live_buffers they are
+  /// listed on stderr.
   ~BufferPool();
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
@@ -60,23 +80,41 @@ class BufferPool {
   /// OutOfMemoryError when memory_limit or the backend leaves no room even
   /// after freeing every idle buffer, and the backend's error (BackendError)
   /// when zeroing a buffer for PoolConfig::zero_on_reuse fails.
+  ///
+  /// Cost: a hit of the ready cache takes the calling thread's shard lock
+  /// (uncontended unless threads share a shard) and reads no clock, takes no
+  /// global lock and allocates nothing. Otherwise it reads the clock, may run
+  /// a due cleanup, looks in the other shards (their locks in turn), carves
+  /// under the segment lock, or calls Backend::allocate (a driver call).
+  /// zero_on_reuse adds a fill, which waits for the device where memory is
+  /// device-local. Under memory_limit it frees idle memory first, and waits
+  /// (yielding) for other threads already freeing memory rather than fail
+  /// while they do. With observers (recording, timelines) each request is
+  /// an event, which takes the observers' lock.
   [[nodiscard]] BufferRef get_buffer(std::size_t size_bytes);
 
-  /// Frees idle buffers past their TTL now; returns how many.
+  /// Frees idle buffers past their TTL now, and segments unused for a TTL;
+  /// returns how many buffers. Holds every shard's lock at once while it
+  /// picks them, then frees them (backend calls). Reclaims pending buffers
+  /// whose device work is done; never waits for the device.
   std::size_t cleanup();
 
-  /// Frees every idle buffer; returns how many.
+  /// Frees every idle buffer and every empty segment; returns how many
+  /// buffers. Holds every shard's lock at once while it takes the idle
+  /// lists, then frees (backend calls).
   std::size_t clear();
 
-  /// A snapshot of the counters.
+  /// A snapshot of the counters. Takes each shard's lock in turn, then the
+  /// segment lock: with other threads working, each figure is exact at some
+  /// moment during the call.
   [[nodiscard]] PoolMetrics metrics() const;
 
-  /// Sets peak_bytes_allocated to the bytes held now.
+  /// Sets peak_bytes_allocated to the bytes held now. No lock.
   void reset_peak() noexcept;
 
   /// The capacity a fresh buffer for a request of size_bytes gets: the size
   /// rounded up to the backend's buffer alignment (64 bytes at least). A
-  /// reused idle buffer may be up to an eighth larger.
+  /// reused idle buffer may be up to an eighth larger. No lock.
   [[nodiscard]] std::size_t capacity_for(std::size_t size_bytes) const;
 
   /// Walks every segment and returns a description of the first broken
@@ -85,6 +123,36 @@ class BufferPool {
   /// bytes counted agree with the blocks. For tests and debugging: it holds
   /// the pool's segment lock while it walks every free block's segment.
   [[nodiscard]] std::string check_segments() const;
+
+  /// Every segment and the blocks carved from it, now. Takes the pool's
+  /// locks (the segment lock, each shard's, the pending list's) in turn, so
+  /// requests and releases wait while it copies; O(blocks).
+  [[nodiscard]] MemorySnapshot snapshot() const;
+
+  /// The buffers still referenced, oldest request first where ages are
+  /// known. With PoolConfig::track_live_buffers off, ages are unknown and the
+  /// order is by address. Locks as snapshot() does.
+  [[nodiscard]] std::vector<LiveBuffer> live_buffers() const;
+
+  /// Calls observer->on_event() for every event from now on (see
+  /// PoolObserver for the threads it is called on). With no observer the
+  /// request and release paths pay one load of a flag.
+  void add_observer(std::shared_ptr<PoolObserver> observer);
+  /// Stops the calls; when it returns, no call is running or will start.
+  /// Unknown observers are ignored.
+  void remove_observer(const PoolObserver& observer) noexcept;
+
+  /// Records every request and release from now on to `path` as RMM's
+  /// logging_resource_adaptor CSV (Thread,Time,Action,Pointer,Size,Stream),
+  /// which `bufferpool replay` and RMM's replay benchmark read. Events go to
+  /// a bounded buffer that a writer thread empties into the file; a thread
+  /// finding the buffer full waits for the writer (the wait is counted in
+  /// PoolMetrics::recording_waits). Throws ConfigError when the file cannot
+  /// be opened, UsageError when already recording.
+  void start_recording(const std::filesystem::path& path);
+  /// Flushes and closes the recording; does nothing when not recording.
+  void stop_recording() noexcept;
+  [[nodiscard]] bool recording() const noexcept;
 
   [[nodiscard]] const PoolConfig& config() const noexcept;
   [[nodiscard]] Backend& backend() const noexcept;

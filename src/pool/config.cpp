@@ -4,10 +4,15 @@
 #include <bufferpool/config.hpp>
 #include <bufferpool/errors.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <sstream>
+#include <string_view>
 
 namespace bufferpool {
 namespace {
@@ -154,6 +159,278 @@ void PoolConfig::validate() const {
          ") is smaller than the smallest size class (" +
          detail::format_bytes(size_classes.front()) + "), so no buffer could ever be allocated");
   }
+}
+
+// ---- JSON ----
+
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr double kNsPerSecond = 1e9;
+
+const char* eviction_name(EvictionPolicy policy) {
+  switch (policy) {
+    case EvictionPolicy::oldest_first:
+      return "oldest_first";
+    case EvictionPolicy::size_aware:
+      return "size_aware";
+  }
+  return "oldest_first";
+}
+
+double to_seconds(std::chrono::nanoseconds duration) {
+  return static_cast<double>(duration.count()) / kNsPerSecond;
+}
+
+[[noreturn]] void fail_field(const std::string& field, const std::string& message) {
+  throw ConfigError("bufferpool: PoolConfig::from_json: field '" + field + "' " + message);
+}
+
+std::string type_of(const Json& value) { return value.type_name(); }
+
+/// `what` is what the number counts: "bytes", "buffers".
+std::size_t read_count(const Json& value, const std::string& field, const char* what) {
+  if (value.is_number_unsigned()) return value.get<std::size_t>();
+  if (value.is_number_integer()) {
+    fail_field(field, "is " + value.dump() + "; give a number of " + what + ", an integer >= 0");
+  }
+  fail_field(field, "is a " + type_of(value) + " (" + value.dump() + "); give a number of " + what +
+                        ", an integer >= 0");
+}
+
+std::size_t read_bytes(const Json& value, const std::string& field) {
+  return read_count(value, field, "bytes");
+}
+
+bool read_bool(const Json& value, const std::string& field) {
+  if (!value.is_boolean()) {
+    fail_field(field, "is a " + type_of(value) + " (" + value.dump() + "); give true or false");
+  }
+  return value.get<bool>();
+}
+
+std::chrono::nanoseconds read_seconds(const Json& value, const std::string& field) {
+  if (!value.is_number()) {
+    fail_field(field, "is a " + type_of(value) + " (" + value.dump() +
+                          "); give a duration in seconds, a number such as 60 or 0.5");
+  }
+  const double seconds = value.get<double>();
+  // Durations are held as int64 nanoseconds: about 292 years.
+  constexpr double kMaxSeconds =
+      static_cast<double>(std::numeric_limits<std::int64_t>::max()) / kNsPerSecond / 2;
+  if (!std::isfinite(seconds) || seconds < 0 || seconds > kMaxSeconds) {
+    fail_field(field, "is " + value.dump() + " seconds; give a duration from 0 to " +
+                          std::to_string(static_cast<std::int64_t>(kMaxSeconds)) + " seconds");
+  }
+  return std::chrono::nanoseconds{std::llround(seconds * kNsPerSecond)};
+}
+
+std::string read_string(const Json& value, const std::string& field) {
+  if (!value.is_string()) {
+    fail_field(field, "is a " + type_of(value) + " (" + value.dump() + "); give a string");
+  }
+  return value.get<std::string>();
+}
+
+[[noreturn]] void fail_unknown(const std::string& field,
+                               std::initializer_list<std::string_view> known) {
+  std::string names;
+  for (const std::string_view name : known) {
+    if (!names.empty()) names += ", ";
+    names += name;
+  }
+  throw ConfigError("bufferpool: PoolConfig::from_json: unknown field '" + field +
+                    "'; the fields are " + names);
+}
+
+SegmentConfig read_segments(const Json& value) {
+  if (!value.is_object()) {
+    fail_field("segments", "is a " + type_of(value) + " (" + value.dump() +
+                               "); give an object such as {\"small_segment_bytes\": 2097152}");
+  }
+  SegmentConfig segments;
+  for (const auto& [key, item] : value.items()) {
+    const std::string field = "segments." + key;
+    if (key == "small_request_max_bytes") {
+      segments.small_request_max_bytes = read_bytes(item, field);
+    } else if (key == "small_segment_bytes") {
+      segments.small_segment_bytes = read_bytes(item, field);
+    } else if (key == "large_request_max_bytes") {
+      segments.large_request_max_bytes = read_bytes(item, field);
+    } else if (key == "large_segment_bytes") {
+      segments.large_segment_bytes = read_bytes(item, field);
+    } else if (key == "dedicated_rounding_bytes") {
+      segments.dedicated_rounding_bytes = read_bytes(item, field);
+    } else {
+      fail_unknown(field,
+                   {"small_request_max_bytes", "small_segment_bytes", "large_request_max_bytes",
+                    "large_segment_bytes", "dedicated_rounding_bytes"});
+    }
+  }
+  return segments;
+}
+
+/// Follows the object keys while nlohmann parses, so that a syntax error can
+/// be told in terms of the field it is in.
+class FieldTracker final : public nlohmann::json_sax<Json> {
+ public:
+  [[nodiscard]] std::string field() const {
+    std::string path;
+    for (const std::string& key : keys_) {
+      if (key.empty()) continue;
+      if (!path.empty()) path += ".";
+      path += key;
+    }
+    return path;
+  }
+  [[nodiscard]] const std::string& error() const { return error_; }
+  [[nodiscard]] std::size_t error_byte() const { return error_byte_; }
+
+  bool null() override { return true; }
+  bool boolean(bool /*value*/) override { return true; }
+  bool number_integer(number_integer_t /*value*/) override { return true; }
+  bool number_unsigned(number_unsigned_t /*value*/) override { return true; }
+  bool number_float(number_float_t /*value*/, const string_t& /*text*/) override { return true; }
+  bool string(string_t& /*value*/) override { return true; }
+  bool binary(binary_t& /*value*/) override { return true; }
+  bool start_object(std::size_t /*elements*/) override {
+    keys_.emplace_back();
+    return true;
+  }
+  bool key(string_t& value) override {
+    if (!keys_.empty()) keys_.back() = value;
+    return true;
+  }
+  bool end_object() override {
+    if (!keys_.empty()) keys_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t /*elements*/) override {
+    keys_.emplace_back();
+    return true;
+  }
+  bool end_array() override {
+    if (!keys_.empty()) keys_.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t position, const std::string& /*last_token*/,
+                   const nlohmann::detail::exception& error) override {
+    error_byte_ = position;
+    error_ = error.what();
+    return false;
+  }
+
+ private:
+  std::vector<std::string> keys_;
+  std::string error_;
+  std::size_t error_byte_ = 0;
+};
+
+[[noreturn]] void fail_malformed(std::string_view text) {
+  FieldTracker tracker;
+  (void)Json::sax_parse(text, &tracker);
+  const std::string field = tracker.field();
+  throw ConfigError("bufferpool: PoolConfig::from_json: malformed JSON at byte " +
+                    std::to_string(tracker.error_byte()) +
+                    (field.empty() ? std::string() : " (in field '" + field + "')") + ": " +
+                    tracker.error() + "; give one JSON object, as PoolConfig::to_json() writes");
+}
+
+}  // namespace
+
+std::string PoolConfig::to_json() const {
+  nlohmann::ordered_json json = {
+      {"size_classes", size_classes},
+      {"max_pool_size", max_pool_size},
+      {"max_cached_bytes", max_cached_bytes},
+      {"eviction", eviction_name(eviction)},
+      {"memory_limit", memory_limit},
+      {"ttl", to_seconds(ttl)},
+      {"cleanup_interval", to_seconds(cleanup_interval)},
+      {"background_cleanup", background_cleanup},
+      {"segments",
+       {
+           {"small_request_max_bytes", segments.small_request_max_bytes},
+           {"small_segment_bytes", segments.small_segment_bytes},
+           {"large_request_max_bytes", segments.large_request_max_bytes},
+           {"large_segment_bytes", segments.large_segment_bytes},
+           {"dedicated_rounding_bytes", segments.dedicated_rounding_bytes},
+       }},
+      {"zero_on_reuse", zero_on_reuse},
+      {"trace_path", trace_path},
+      {"record_from_environment", record_from_environment},
+      {"track_live_buffers", track_live_buffers},
+      {"record_call_stacks", record_call_stacks},
+  };
+  return json.dump(2);
+}
+
+PoolConfig PoolConfig::from_json(std::string_view json) {
+  Json document;
+  try {
+    document = Json::parse(json);
+  } catch (const Json::parse_error&) {
+    fail_malformed(json);
+  }
+  if (!document.is_object()) {
+    throw ConfigError("bufferpool: PoolConfig::from_json: the document is a " + type_of(document) +
+                      ", not an object; give one JSON object, as PoolConfig::to_json() writes");
+  }
+  PoolConfig config;
+  for (const auto& [key, value] : document.items()) {
+    if (key == "size_classes") {
+      if (!value.is_array()) {
+        fail_field(key, "is a " + type_of(value) + " (" + value.dump() +
+                            "); give an array of capacities in bytes, such as [256, 1024]");
+      }
+      config.size_classes.clear();
+      for (std::size_t index = 0; index < value.size(); ++index) {
+        config.size_classes.push_back(
+            read_bytes(value[index], "size_classes[" + std::to_string(index) + "]"));
+      }
+    } else if (key == "max_pool_size") {
+      config.max_pool_size = read_count(value, key, "buffers");
+    } else if (key == "max_cached_bytes") {
+      config.max_cached_bytes = read_bytes(value, key);
+    } else if (key == "eviction") {
+      const std::string name = read_string(value, key);
+      if (name == "oldest_first") {
+        config.eviction = EvictionPolicy::oldest_first;
+      } else if (name == "size_aware") {
+        config.eviction = EvictionPolicy::size_aware;
+      } else {
+        fail_field(key, "is \"" + name + "\"; give \"oldest_first\" or \"size_aware\"");
+      }
+    } else if (key == "memory_limit") {
+      config.memory_limit = read_bytes(value, key);
+    } else if (key == "ttl") {
+      config.ttl = read_seconds(value, key);
+    } else if (key == "cleanup_interval") {
+      config.cleanup_interval = read_seconds(value, key);
+    } else if (key == "background_cleanup") {
+      config.background_cleanup = read_bool(value, key);
+    } else if (key == "segments") {
+      config.segments = read_segments(value);
+    } else if (key == "zero_on_reuse") {
+      config.zero_on_reuse = read_bool(value, key);
+    } else if (key == "trace_path") {
+      config.trace_path = read_string(value, key);
+    } else if (key == "record_from_environment") {
+      config.record_from_environment = read_bool(value, key);
+    } else if (key == "track_live_buffers") {
+      config.track_live_buffers = read_bool(value, key);
+    } else if (key == "record_call_stacks") {
+      config.record_call_stacks = read_bool(value, key);
+    } else {
+      fail_unknown(key, {"size_classes", "max_pool_size", "max_cached_bytes", "eviction",
+                         "memory_limit", "ttl", "cleanup_interval", "background_cleanup",
+                         "segments", "zero_on_reuse", "trace_path", "record_from_environment",
+                         "track_live_buffers", "record_call_stacks"});
+    }
+  }
+  config.validate();
+  return config;
 }
 
 }  // namespace bufferpool

@@ -32,6 +32,8 @@ std::string PoolMetrics::to_json() const {
       {"empty_segments", empty_segments},
       {"bytes_free_in_segments", bytes_free_in_segments},
       {"largest_free_block_bytes", largest_free_block_bytes},
+      {"recorded_events", recorded_events},
+      {"recording_waits", recording_waits},
   };
   auto& classes = json["size_classes"] = nlohmann::ordered_json::array();
   for (const auto& entry : size_classes) {
@@ -41,6 +43,14 @@ std::string PoolMetrics::to_json() const {
                        {"misses", entry.misses},
                        {"buffers_cached", entry.buffers_cached},
                        {"buffers_in_use", entry.buffers_in_use}});
+  }
+  auto& named_scopes = json["scopes"] = nlohmann::ordered_json::array();
+  for (const auto& scope : scopes) {
+    named_scopes.push_back({{"name", scope.name},
+                            {"budget_bytes", scope.budget_bytes},
+                            {"current_bytes", scope.current_bytes},
+                            {"peak_bytes", scope.peak_bytes},
+                            {"budget_failures", scope.budget_failures}});
   }
   return json.dump();
 }

@@ -1,16 +1,20 @@
 #include "pool/pool_core.hpp"
 
 #include "pool/format.hpp"
+#include "pool/scope_budget.hpp"
 
 #include <bufferpool/errors.hpp>
 #include <bufferpool/pool.hpp>
 
 #include <algorithm>
 #include <bit>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <new>
 #include <span>
 #include <sstream>
+#include <unordered_set>
 #include <utility>
 
 // The hit path's helpers are inlined into get() and release(): one call each.
@@ -130,6 +134,28 @@ PoolCore::PoolCore(std::shared_ptr<Backend> backend, PoolConfig config)
     shard.slots.resize(class_count + 1);
   }
   last_cleanup_ns_.store(read_clock().count(), std::memory_order_relaxed);
+  if (config_.track_live_buffers || config_.record_call_stacks) {
+    live_tracker_ = std::make_shared<LiveTracker>(config_.record_call_stacks);
+    observers_.add(live_tracker_);
+  }
+  if (!config_.trace_path.empty()) {
+    start_recording(config_.trace_path);
+  } else if (const char* from_environment =
+                 // NOLINTNEXTLINE(concurrency-mt-unsafe): read once per pool; nothing here sets it
+             config_.record_from_environment ? std::getenv("BUFFERPOOL_TRACE") : nullptr;
+             from_environment != nullptr && *from_environment != '\0') {
+    // Each pool of the process records to a file of its own: the first to the
+    // name given, the next ones with ".1", ".2", ... appended.
+    static std::atomic<unsigned> pools_recording_from_environment{0};
+    const unsigned ordinal = pools_recording_from_environment.fetch_add(1);
+    std::string path = from_environment;
+    if (ordinal > 0) path += "." + std::to_string(ordinal);
+    try {
+      start_recording(path);
+    } catch (const ConfigError& error) {
+      throw ConfigError(std::string(error.what()) + " (set by BUFFERPOOL_TRACE)");
+    }
+  }
   if (config_.background_cleanup) {
     background_thread_ =
         std::jthread([this](const std::stop_token& stop) { run_background_cleanup(stop); });
@@ -169,6 +195,9 @@ void PoolCore::take_every_idle(BlockList& leaving) noexcept {
 
 void PoolCore::close(std::unique_ptr<PoolCore> core) noexcept {
   core->stop_background_cleanup();
+  // A recording ends with its pool; releases after this are not recorded.
+  core->stop_recording();
+  if (core->live_tracker_) core->report_outstanding_buffers();
   BlockList idle;
   std::int64_t outstanding = 0;
   {
@@ -345,6 +374,8 @@ BUFFERPOOL_HOT BufferRef PoolCore::hand_out(Block* block, std::size_t size_bytes
 
 BufferRef PoolCore::get(std::size_t size_bytes) {
   const unsigned class_index = validated_class_index(size_bytes);
+  if (budgeted_scopes_open != 0) [[unlikely]]
+    check_scope_budgets(size_bytes);
   Shard& shard = this_thread_shard();
   if (caching_enabled_) {
     Block* block = nullptr;
@@ -355,7 +386,14 @@ BufferRef PoolCore::get(std::size_t size_bytes) {
         count_handout(shard, class_index, size_bytes, block->capacity_bytes(), Source::reused);
       }
     }
-    if (block != nullptr) return hand_out(block, size_bytes, class_index);
+    if (block != nullptr) {
+      // Told before the handle exists: should zeroing it fail, the handle's
+      // release is then told too.
+      if (observers_.active()) [[unlikely]] {
+        emit_handout(*block, size_bytes, class_index, Source::reused);
+      }
+      return hand_out(block, size_bytes, class_index);
+    }
   }
   return get_slow(shard, class_index, size_bytes);
 }
@@ -385,7 +423,10 @@ BufferRef PoolCore::get_slow(Shard& shard, unsigned class_index, std::size_t siz
       }
       // Handed out outside the lock: zero_on_reuse may call the device, and
       // a failed fill releases the buffer, which takes a shard lock.
-      if (block != nullptr) return hand_out_after_miss(shard, block, size_bytes, class_index);
+      if (block != nullptr) {
+        if (observers_.active()) emit_handout(*block, size_bytes, class_index, Source::reused);
+        return hand_out_after_miss(shard, block, size_bytes, class_index);
+      }
     }
   }
   const std::size_t capacity_bytes = carve_bytes(size_bytes);
@@ -396,6 +437,7 @@ BufferRef PoolCore::get_slow(Shard& shard, unsigned class_index, std::size_t siz
     const std::lock_guard lock(shard.lock);
     count_handout(shard, class_index, size_bytes, capacity_bytes, source);
   }
+  if (observers_.active()) emit_handout(*block, size_bytes, class_index, source);
   return hand_out_after_miss(shard, block, size_bytes, class_index);
 }
 
@@ -525,13 +567,31 @@ Block* PoolCore::allocate_segment(std::size_t capacity_bytes, std::size_t size_b
     throw BackendError(message.str());
   }
   note_allocated();
+  Block* block = nullptr;
   try {
     const std::lock_guard lock(heap_mutex_);
-    return heap_.add_segment_and_carve(allocation, kind_for(capacity_bytes), capacity_bytes);
+    block = heap_.add_segment_and_carve(allocation, kind_for(capacity_bytes), capacity_bytes);
+    block->segment->address = assign_segment_address(allocation);
   } catch (const std::bad_alloc&) {
-    deallocate_segment(allocation);
+    deallocate_segment(allocation, 0);
     throw_bookkeeping_out_of_memory(capacity_bytes);
   }
+  if (observers_.active()) {
+    PoolEvent event = event_now(PoolEventKind::segment_allocate);
+    event.address = event.segment_address = block->segment->address;
+    event.capacity_bytes = allocation.size_bytes;
+    observers_.emit(event);
+  }
+  return block;
+}
+
+std::uint64_t PoolCore::assign_segment_address(const Allocation& allocation) noexcept {
+  if (allocation.host_ptr != nullptr) return reinterpret_cast<std::uintptr_t>(allocation.host_ptr);
+  // A bump through an address space of the pool's own: no two segments it
+  // ever held overlap, so an address names one buffer while it lives.
+  const std::uint64_t address = next_synthetic_address_;
+  next_synthetic_address_ += round_up(allocation.size_bytes, std::size_t{2} << 20);
+  return address;
 }
 
 std::size_t PoolCore::reserve_segment_bytes(std::size_t segment_bytes, std::size_t capacity_bytes,
@@ -574,6 +634,7 @@ std::size_t PoolCore::reserve_segment_bytes(std::size_t segment_bytes, std::size
 
 void PoolCore::throw_bookkeeping_out_of_memory(std::size_t capacity_bytes) {
   failed_allocations_.fetch_add(1, std::memory_order_relaxed);
+  if (observers_.active()) emit_failure(capacity_bytes, capacity_bytes);
   throw OutOfMemoryError("bufferpool: out of host memory for the pool's bookkeeping of a " +
                              format_bytes(capacity_bytes) + " buffer",
                          capacity_bytes, 0, 0);
@@ -582,6 +643,8 @@ void PoolCore::throw_bookkeeping_out_of_memory(std::size_t capacity_bytes) {
 void PoolCore::throw_out_of_memory(std::size_t capacity_bytes, std::size_t size_bytes,
                                    const char* cause) {
   failed_allocations_.fetch_add(1, std::memory_order_relaxed);
+  if (observers_.active()) emit_failure(size_bytes, capacity_bytes);
+  OutOfMemoryDetails details = out_of_memory_details();
   // After a backend failure (cause != nullptr) the request's own bytes are still
   // reserved in held_bytes_; they are not held by any live buffer.
   const std::size_t reserved = cause == nullptr ? 0 : capacity_bytes;
@@ -604,21 +667,39 @@ void PoolCore::throw_out_of_memory(std::size_t capacity_bytes, std::size_t size_
             << " of them released but still used by device work), " << format_bytes(idle)
             << " idle, " << format_bytes(heap.free_bytes) << " free in " << heap.segments
             << " segments (largest free block " << format_bytes(heap.largest_free_block_bytes)
-            << ")";
+            << "), " << format_bytes(details.rounding_padding_bytes)
+            << " of padding in live buffers; " << details.device_allocations
+            << " device allocations held";
+    if (details.device_allocation_limit != std::numeric_limits<std::size_t>::max()) {
+      message << " of at most " << details.device_allocation_limit;
+    }
+    if (details.device_budget_bytes) {
+      message << "; the device's budget is " << format_bytes(*details.device_budget_bytes)
+              << ", of which " << format_bytes(details.device_usage_bytes.value_or(0))
+              << " is used";
+    }
   };
   if (cause == nullptr) {
     message << "PoolConfig::memory_limit is " << format_bytes(config_.memory_limit) << " and ";
     describe_held();
     message << ". Release buffers sooner (AutoReleaseScope) or raise memory_limit";
-    throw OutOfMemoryError(message.str(), capacity_bytes, config_.memory_limit, in_use);
+    throw OutOfMemoryError(message.str(), capacity_bytes, config_.memory_limit, in_use,
+                           std::move(details));
   }
   message << cause << " (" << backend_->name() << "), even after freeing every idle buffer; ";
   describe_held();
   message << ". Release buffers sooner or set PoolConfig::memory_limit below the device's memory";
-  throw OutOfMemoryError(message.str(), capacity_bytes, 0, in_use);
+  throw OutOfMemoryError(message.str(), capacity_bytes, 0, in_use, std::move(details));
 }
 
-void PoolCore::deallocate_segment(const Allocation& allocation) noexcept {
+void PoolCore::deallocate_segment(const Allocation& allocation,
+                                  std::uint64_t segment_address) noexcept {
+  if (segment_address != 0 && observers_.active()) {
+    PoolEvent event = event_now(PoolEventKind::segment_free);
+    event.address = event.segment_address = segment_address;
+    event.capacity_bytes = allocation.size_bytes;
+    observers_.emit(event);
+  }
   backend_->deallocate(allocation);
   // Only now is the memory gone, so only now may another allocation take its
   // place under memory_limit.
@@ -626,27 +707,33 @@ void PoolCore::deallocate_segment(const Allocation& allocation) noexcept {
   deallocations_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void PoolCore::give_back_one(Block* block, std::uint64_t unused_since_ns,
-                             bool free_empty) noexcept {
+void PoolCore::give_back_one(Block* block, std::uint64_t unused_since_ns, bool free_empty,
+                             PoolEventKind reason) noexcept {
   // Device work may still use a pending block: its memory is not free until
   // the work is done.
   const std::uint64_t device_use = block->stamp.load(std::memory_order_relaxed);
   if (device_use != 0 && !timeline_reached(device_use)) backend_->wait_for_timeline(device_use);
+  if (observers_.active()) {
+    if (device_use != 0) emit_block_event(PoolEventKind::free_completed, *block, false);
+    emit_block_event(reason, *block, false);
+  }
   Allocation emptied;
+  std::uint64_t emptied_address = 0;
   bool free_segment = false;
   {
     const std::lock_guard lock(heap_mutex_);
     Segment* empty = heap_.give_back(block, unused_since_ns);
     if (empty != nullptr && free_empty) {
+      emptied_address = empty->address;
       emptied = heap_.remove_empty(empty);
       free_segment = true;
     }
   }
   held_buffers_.fetch_sub(1, std::memory_order_relaxed);
-  if (free_segment) deallocate_segment(emptied);
+  if (free_segment) deallocate_segment(emptied, emptied_address);
 }
 
-void PoolCore::give_back_idle(BlockList& blocks) noexcept {
+void PoolCore::give_back_idle(BlockList& blocks, PoolEventKind reason) noexcept {
   const std::uint64_t now_stamp = blocks.empty() ? 0 : to_stamp(read_clock());
   while (Block* block = blocks.pop_front()) {
     // An idle block's stamp is its release time plus one (0: released after
@@ -655,7 +742,7 @@ void PoolCore::give_back_idle(BlockList& blocks) noexcept {
     const std::size_t capacity_bytes = block->capacity_bytes();
     // Empty segments stay: while the pool closes, close() frees them after
     // every release in flight is done (closing_ is not this thread's to read).
-    give_back_one(block, stamp != 0 ? stamp - 1 : now_stamp, false);
+    give_back_one(block, stamp != 0 ? stamp - 1 : now_stamp, false, reason);
     freeing_bytes_.fetch_sub(capacity_bytes, std::memory_order_relaxed);
   }
 }
@@ -670,14 +757,16 @@ std::size_t PoolCore::free_empty_segments(std::size_t most, Predicate frees) noe
   std::size_t freed = 0;
   while (freed < most) {
     Allocation allocation;
+    std::uint64_t address = 0;
     {
       const std::lock_guard lock(heap_mutex_);
       Segment* segment = heap_.oldest_empty();
       while (segment != nullptr && !frees(*segment)) segment = segment->next;
       if (segment == nullptr) break;
+      address = segment->address;
       allocation = heap_.remove_empty(segment);
     }
-    deallocate_segment(allocation);
+    deallocate_segment(allocation, address);
     ++freed;
   }
   return freed;
@@ -687,6 +776,9 @@ void PoolCore::release(Block* block) noexcept {
   const std::uint64_t device_use = block->stamp.load(std::memory_order_relaxed);
   const bool device_busy = device_use != 0 && !timeline_reached(device_use);
   const std::size_t capacity_bytes = block->capacity_bytes();
+  if (observers_.active()) [[unlikely]] {
+    emit_block_event(PoolEventKind::free, *block, device_busy);
+  }
   std::chrono::nanoseconds now{0};
   bool read_the_clock = false;
   BlockList evicted;
@@ -765,10 +857,14 @@ void PoolCore::release(Block* block) noexcept {
       releases_in_flight_.fetch_sub(1, std::memory_order_release);
       break;
     case Outcome::freed:
+      // Device work that used it is done: nothing to wait for, and nothing
+      // pending for observers to see complete.
+      block->stamp.store(0, std::memory_order_relaxed);
       give_back_one(block, 0, true);
       releases_in_flight_.fetch_sub(1, std::memory_order_release);
       break;
     case Outcome::freed_after_close:
+      if (!device_busy) block->stamp.store(0, std::memory_order_relaxed);
       give_back_one(block, 0, true);
       drop_close_token();  // may destroy *this: nothing may follow
       break;
@@ -941,7 +1037,7 @@ std::size_t PoolCore::expire(std::chrono::nanoseconds now) noexcept {
   }
   const std::size_t expired = victims.size();
   expirations_.fetch_add(expired, std::memory_order_relaxed);
-  give_back_idle(victims);
+  give_back_idle(victims, PoolEventKind::expire);
   // A segment goes back to the backend once all of it has been unused a TTL.
   const std::int64_t unused_before = now.count() - ttl_ns;
   if (unused_before >= 0) {
@@ -1008,9 +1104,56 @@ void PoolCore::reclaim_completed() noexcept {
   {
     const std::lock_guard lock(shard.lock);
     stamp_releases(shard, now);
-    while (Block* block = reclaimed.pop_front()) push_idle(shard, block, shard.last_release_stamp);
+    while (Block* block = reclaimed.pop_front()) {
+      if (observers_.active()) emit_block_event(PoolEventKind::free_completed, *block, false);
+      push_idle(shard, block, shard.last_release_stamp);
+    }
   }
   if (over_caps(idle_buffers_estimate(), idle_bytes_estimate())) evict_over_caps();
+}
+
+PoolEvent PoolCore::event_now(PoolEventKind kind) const noexcept {
+  PoolEvent event;
+  event.kind = kind;
+  event.thread = this_thread_ordinal();
+  event.time_ns = to_stamp(read_clock());
+  return event;
+}
+
+void PoolCore::emit_handout(const Block& block, std::size_t size_bytes, unsigned class_index,
+                            Source source) const noexcept {
+  PoolEvent event = event_now(PoolEventKind::allocate);
+  event.hit = source != Source::allocated;
+  event.reused = source == Source::reused;
+  event.class_index = static_cast<std::uint16_t>(class_index);
+  event.segment_address = block.segment->address;
+  event.address = event.segment_address + block.offset_bytes();
+  event.size_bytes = size_bytes;
+  event.capacity_bytes = block.capacity_bytes();
+  observers_.emit(event);
+}
+
+void PoolCore::emit_block_event(PoolEventKind kind, const Block& block,
+                                bool pending) const noexcept {
+  PoolEvent event = event_now(kind);
+  event.pending = pending;
+  event.class_index = static_cast<std::uint16_t>(block.class_index());
+  event.segment_address = block.segment->address;
+  event.address = event.segment_address + block.offset_bytes();
+  // An idle block keeps its eviction rank where a live one keeps its size.
+  const bool was_idle = kind == PoolEventKind::evict || kind == PoolEventKind::expire;
+  event.size_bytes = was_idle ? 0 : block.size_bytes();
+  event.capacity_bytes = block.capacity_bytes();
+  observers_.emit(event);
+}
+
+void PoolCore::emit_failure(std::size_t size_bytes, std::size_t capacity_bytes) const noexcept {
+  PoolEvent event = event_now(PoolEventKind::allocate_failure);
+  event.class_index =
+      static_cast<std::uint16_t>(class_index_for(std::max<std::size_t>(size_bytes, 1)));
+  event.size_bytes = size_bytes;
+  event.capacity_bytes = capacity_bytes;
+  observers_.emit(event);
 }
 
 PoolMetrics PoolCore::metrics() const {
@@ -1068,6 +1211,20 @@ PoolMetrics PoolCore::metrics() const {
   result.current_bytes_allocated = held_bytes_.load(std::memory_order_relaxed);
   result.peak_bytes_allocated =
       std::max(peak_bytes_.load(std::memory_order_relaxed), result.current_bytes_allocated);
+  {
+    const std::lock_guard lock(scopes_mutex_);
+    result.scopes.reserve(scopes_.size());
+    for (const auto& entry : scopes_) result.scopes.push_back(entry.second);
+  }
+  {
+    const std::lock_guard lock(recording_mutex_);
+    result.recorded_events = stopped_recorded_events_;
+    result.recording_waits = stopped_recording_waits_;
+    if (recorder_) {
+      result.recorded_events += recorder_->recorded_events();
+      result.recording_waits += recorder_->waits();
+    }
+  }
   return result;
 }
 
@@ -1111,6 +1268,20 @@ std::size_t BufferPool::capacity_for(std::size_t size_bytes) const {
   return core_->capacity_for(size_bytes);
 }
 std::string BufferPool::check_segments() const { return core_->check_segments(); }
+MemorySnapshot BufferPool::snapshot() const { return core_->snapshot(); }
+std::vector<LiveBuffer> BufferPool::live_buffers() const { return core_->live_buffers(); }
+void BufferPool::add_observer(std::shared_ptr<PoolObserver> observer) {
+  if (!observer) throw UsageError("bufferpool: BufferPool::add_observer(nullptr)");
+  core_->add_observer(std::move(observer));
+}
+void BufferPool::remove_observer(const PoolObserver& observer) noexcept {
+  core_->remove_observer(observer);
+}
+void BufferPool::start_recording(const std::filesystem::path& path) {
+  core_->start_recording(path);
+}
+void BufferPool::stop_recording() noexcept { core_->stop_recording(); }
+bool BufferPool::recording() const noexcept { return core_->recording(); }
 const PoolConfig& BufferPool::config() const noexcept { return core_->config(); }
 Backend& BufferPool::backend() const noexcept { return core_->backend(); }
 

@@ -13,17 +13,26 @@
 #include "pool/block.hpp"
 #include "pool/block_arena.hpp"
 #include "pool/coarse_clock.hpp"
+#include "pool/live_tracker.hpp"
+#include "pool/observers.hpp"
+#include "pool/recorder.hpp"
 #include "pool/segment_heap.hpp"
 #include "pool/spin_lock.hpp"
 
 #include <bufferpool/buffer.hpp>
 #include <bufferpool/config.hpp>
+#include <bufferpool/errors.hpp>
+#include <bufferpool/live_buffer.hpp>
+#include <bufferpool/memory_snapshot.hpp>
 #include <bufferpool/metrics.hpp>
+#include <bufferpool/pool_events.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -88,7 +97,7 @@ struct alignas(64) Shard {
 /// shards: eviction, cleanup, clear, close.
 class AllShardsLock {
  public:
-  explicit AllShardsLock(std::vector<Shard>& shards) noexcept : shards_(shards) {
+  explicit AllShardsLock(const std::vector<Shard>& shards) noexcept : shards_(shards) {
     for (auto& shard : shards_) shard.lock.lock();
   }
   ~AllShardsLock() {
@@ -100,7 +109,7 @@ class AllShardsLock {
   AllShardsLock& operator=(AllShardsLock&&) = delete;
 
  private:
-  std::vector<Shard>& shards_;
+  const std::vector<Shard>& shards_;
 };
 
 class PoolCore {
@@ -130,6 +139,25 @@ class PoolCore {
 
   [[nodiscard]] const PoolConfig& config() const noexcept { return config_; }
   [[nodiscard]] Backend& backend() const noexcept { return *backend_; }
+
+  [[nodiscard]] MemorySnapshot snapshot() const;
+  [[nodiscard]] std::vector<LiveBuffer> live_buffers() const;
+  void add_observer(std::shared_ptr<PoolObserver> observer);
+  void remove_observer(const PoolObserver& observer) noexcept;
+  void start_recording(const std::filesystem::path& path);
+  void stop_recording() noexcept;
+  [[nodiscard]] bool recording() const noexcept {
+    return recording_.load(std::memory_order_relaxed);
+  }
+
+  /// A named scope's bytes changed: `added` bytes in, `removed` out.
+  void note_scope_bytes(const std::string& name, std::size_t budget_bytes, std::size_t added,
+                        std::size_t removed) noexcept;
+  /// A request or an add() refused for passing `scope_name`'s budget: counts
+  /// it, reports it to observers and throws the error that names the scope.
+  [[noreturn]] void throw_scope_budget(const std::string& scope_name, std::size_t budget_bytes,
+                                       std::size_t held_bytes, std::size_t capacity_bytes,
+                                       std::size_t size_bytes);
 
  private:
   /// How a request was served.
@@ -163,6 +191,28 @@ class PoolCore {
                             std::size_t capacity_bytes, Source source) noexcept;
   BufferRef hand_out(Block* block, std::size_t size_bytes, unsigned class_index);
   BufferRef get_slow(Shard& shard, unsigned class_index, std::size_t size_bytes);
+  /// Under a budgeted scope: throws when the request would pass a budget.
+  void check_scope_budgets(std::size_t size_bytes);
+
+  /// A PoolEvent stamped with the time and the calling thread.
+  [[nodiscard]] PoolEvent event_now(PoolEventKind kind) const noexcept;
+  /// With observers: the event of a block handed out or released.
+  void emit_handout(const Block& block, std::size_t size_bytes, unsigned class_index,
+                    Source source) const noexcept;
+  void emit_block_event(PoolEventKind kind, const Block& block, bool pending) const noexcept;
+  void emit_failure(std::size_t size_bytes, std::size_t capacity_bytes) const noexcept;
+  /// Where the pool puts a new segment in its address space (see PoolEvent).
+  std::uint64_t assign_segment_address(const Allocation& allocation) noexcept;
+  [[nodiscard]] OutOfMemoryDetails out_of_memory_details() const;
+  /// Every block of every segment with its state, under every lock.
+  struct BlockView {
+    const Block* block;
+    std::uint64_t address;
+    BlockState state;
+  };
+  template <typename Visitor>
+  void visit_blocks(Visitor&& visit) const;
+  void report_outstanding_buffers() const;
   /// hand_out() for get_slow(), which also makes the buffer's release read
   /// the clock.
   BufferRef hand_out_after_miss(Shard& shard, Block* block, std::size_t size_bytes,
@@ -188,16 +238,18 @@ class PoolCore {
 
   /// Returns idle blocks (unlinked by hand_over) to their segments' free
   /// space. Empty segments are kept (close() frees them afterwards).
-  void give_back_idle(BlockList& blocks) noexcept;
+  void give_back_idle(BlockList& blocks, PoolEventKind reason = PoolEventKind::evict) noexcept;
   /// Returns one carved block to its segment's free space, once device work
   /// no longer uses it. `free_empty`: free its segment at once if now empty
   /// (caching off, closing).
-  void give_back_one(Block* block, std::uint64_t unused_since_ns, bool free_empty) noexcept;
+  void give_back_one(Block* block, std::uint64_t unused_since_ns, bool free_empty,
+                     PoolEventKind reason = PoolEventKind::evict) noexcept;
   /// Frees empty segments, those unused longest first, for which
   /// `frees(segment)` holds, at most `most` of them; returns how many.
   template <typename Predicate>
   std::size_t free_empty_segments(std::size_t most, Predicate frees) noexcept;
-  void deallocate_segment(const Allocation& allocation) noexcept;
+  /// `segment_address` 0: a segment the pool never announced to observers.
+  void deallocate_segment(const Allocation& allocation, std::uint64_t segment_address) noexcept;
 
   /// Adds a released block to its class list with a release stamp: the
   /// release time + 1, or 0 for "released after the shard last read the
@@ -269,7 +321,7 @@ class PoolCore {
 
   /// Buffers released while device work still used them. Reclaiming them
   /// takes this lock alone, not every shard's.
-  SpinLock pending_lock_;
+  mutable SpinLock pending_lock_;
   BlockList pending_;
   std::atomic<std::size_t> pending_buffers_{0};
   std::atomic<std::size_t> pending_bytes_{0};
@@ -298,6 +350,22 @@ class PoolCore {
   /// cleanup, a free with caching off, a pending push); close() waits for them.
   std::atomic<std::size_t> releases_in_flight_{0};
   std::unique_ptr<PoolCore> self_;
+
+  ObserverSet observers_;
+  /// Set when PoolConfig asks for live-buffer ages or call stacks.
+  std::shared_ptr<LiveTracker> live_tracker_;
+  /// Guards recorder_ and the totals of recordings already stopped.
+  mutable std::mutex recording_mutex_;
+  std::shared_ptr<TraceRecorder> recorder_;
+  std::atomic<bool> recording_{false};
+  std::uint64_t stopped_recorded_events_ = 0;
+  std::uint64_t stopped_recording_waits_ = 0;
+  /// Next synthetic segment address, for segments without a host pointer;
+  /// under heap_mutex_.
+  std::uint64_t next_synthetic_address_ = std::uint64_t{1} << 44;
+
+  mutable std::mutex scopes_mutex_;
+  std::map<std::string, ScopeMetrics, std::less<>> scopes_;
 
   std::mutex background_mutex_;
   std::condition_variable_any background_wakeup_;

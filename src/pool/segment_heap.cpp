@@ -151,6 +151,7 @@ Block* SegmentHeap::add_segment_and_carve(const Allocation& allocation, SegmentK
   segment->free_bytes = allocation.size_bytes;
   whole->segment = segment.get();
   whole->set_extent(0, allocation.size_bytes);
+  segment->first_block = whole;
   // Enters as an empty segment, and leaves that list as it is carved.
   empty_.push_back(segment.get());
   empty_bytes_ += allocation.size_bytes;

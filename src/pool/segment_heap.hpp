@@ -34,6 +34,12 @@ struct Segment {
   /// The latest time a block of it was last used (released, for a block that
   /// was idle): once the segment is empty, how long it has been unused.
   std::uint64_t unused_since_ns = 0;
+  /// The pool's address of its first byte (see PoolEvent), set by the pool.
+  std::uint64_t address = 0;
+  /// The block at offset 0: merges keep the lower block's record, so it is
+  /// the same record for the segment's life, and every block is reachable
+  /// from it through Block::upper.
+  Block* first_block = nullptr;
   /// Place in the heap's list of all segments, or of empty ones (oldest first).
   Segment* prev = nullptr;
   Segment* next = nullptr;
@@ -102,6 +108,16 @@ class SegmentHeap {
     return segments_.size() + empty_.size();
   }
   [[nodiscard]] std::size_t free_bytes() const noexcept { return free_bytes_; }
+
+  /// Calls visit(const Segment&) for every segment, in use then empty.
+  template <typename Visitor>
+  void for_each_segment(Visitor&& visit) const {
+    for (const SegmentList* list : {&segments_, &empty_}) {
+      for (const Segment* segment = list->front(); segment != nullptr; segment = segment->next) {
+        visit(*segment);
+      }
+    }
+  }
 
   /// Walks every segment and returns a description of the first broken
   /// invariant, or "" when all hold: blocks tile each segment exactly, in
