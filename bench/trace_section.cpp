@@ -2,11 +2,11 @@
 // allocations recorded as RMM logs) replayed in simulated time through the
 // pool with its three presets, and through simulations of PyTorch's CUDA
 // caching allocator and MLX's Metal buffer cache, side by side.
-#include "replay/replay.hpp"
-#include "replay/trace.hpp"
+#include "replay/policies.hpp"
 #include "suite.hpp"
 
 #include <bufferpool/config.hpp>
+#include <bufferpool/trace.hpp>
 
 #include <algorithm>
 #include <cstdlib>
@@ -20,8 +20,6 @@ namespace bufferpool::bench {
 namespace {
 
 namespace fs = std::filesystem;
-using replay::PolicyResult;
-using replay::Trace;
 
 // The targets of issue 8 (item 8) for the default settings, per trace.
 constexpr double kDefaultServedGoal = 0.995;
@@ -68,8 +66,8 @@ struct SizeSummary {
 SizeSummary summarize_sizes(const Trace& trace) {
   std::vector<std::size_t> sizes;
   sizes.reserve(trace.allocation_count);
-  for (const replay::TraceEvent& event : trace.events) {
-    if (event.kind == replay::TraceEvent::Kind::allocate) sizes.push_back(event.size_bytes);
+  for (const TraceEvent& event : trace.events) {
+    if (event.kind == TraceEvent::Kind::allocate) sizes.push_back(event.size_bytes);
   }
   if (sizes.empty()) return {};
   std::sort(sizes.begin(), sizes.end());
@@ -210,8 +208,8 @@ void run_trace_section(const BenchOptions& /*options*/, Report& report) {
     Json entry = Json::object();
     entry["file"] = Json(file.filename().string());
     try {
-      loaded.push_back({replay::read_trace(file.string()), entry});
-    } catch (const replay::TraceError& error) {
+      loaded.push_back({read_trace(file), entry});
+    } catch (const TraceError& error) {
       out << "   (" << error.what() << ")\n";
       entry["error"] = Json(std::string(error.what()));
       traces.push_back(entry);
@@ -260,10 +258,10 @@ void run_trace_section(const BenchOptions& /*options*/, Report& report) {
     const Trace& trace = item.trace;
     std::vector<PolicyResult> results;
     for (const NamedConfig& config : configs) {
-      results.push_back(replay::replay_bufferpool(trace, config.make(), config.name));
+      results.push_back(replay_bufferpool(trace, config.make(), config.name));
     }
-    results.push_back(replay::replay_pytorch(trace));
-    results.push_back(replay::replay_mlx(trace));
+    results.push_back(replay_pytorch(trace));
+    results.push_back(replay_mlx(trace));
     Json rows = Json::array();
     for (const PolicyResult& result : results) {
       print_row(out, trace.name, result);

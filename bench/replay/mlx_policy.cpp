@@ -21,7 +21,7 @@
 #include <algorithm>
 #include <stdexcept>
 
-namespace bufferpool::replay {
+namespace bufferpool::bench {
 
 MlxBufferCachePolicy::MlxBufferCachePolicy(std::size_t cache_limit_bytes)
     : cache_limit_bytes_(cache_limit_bytes) {}
@@ -150,4 +150,4 @@ void MlxBufferCachePolicy::release_cached(std::size_t min_bytes) {
   }
 }
 
-}  // namespace bufferpool::replay
+}  // namespace bufferpool::bench

@@ -19,7 +19,7 @@
 #include <map>
 #include <vector>
 
-namespace bufferpool::replay {
+namespace bufferpool::bench {
 
 class MlxBufferCachePolicy {
  public:
@@ -94,4 +94,4 @@ class MlxBufferCachePolicy {
   Stats stats_;
 };
 
-}  // namespace bufferpool::replay
+}  // namespace bufferpool::bench

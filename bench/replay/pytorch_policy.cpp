@@ -15,7 +15,7 @@
 #include <algorithm>
 #include <stdexcept>
 
-namespace bufferpool::replay {
+namespace bufferpool::bench {
 
 PytorchCachingPolicy::PytorchCachingPolicy()
     : blocks_(1),  // blocks_[kSearchKey]
@@ -132,4 +132,4 @@ void PytorchCachingPolicy::free(BlockId block) {
   pool_of(blocks_[block]).insert(block);
 }
 
-}  // namespace bufferpool::replay
+}  // namespace bufferpool::bench

@@ -17,7 +17,7 @@
 #include <set>
 #include <vector>
 
-namespace bufferpool::replay {
+namespace bufferpool::bench {
 
 class PytorchCachingPolicy {
  public:
@@ -115,4 +115,4 @@ class PytorchCachingPolicy {
   Stats stats_;
 };
 
-}  // namespace bufferpool::replay
+}  // namespace bufferpool::bench

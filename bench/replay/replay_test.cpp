@@ -1,19 +1,20 @@
-// Tests of the replay harness: the RMM log reader, the simulations of
-// PyTorch's caching allocator and MLX's buffer cache on traces small enough
-// to work out by hand, the replay through the pool, and the committed traces.
-#include "replay/replay.hpp"
+// Tests of the replay harness: the simulations of PyTorch's caching
+// allocator and MLX's buffer cache on traces small enough to work out by
+// hand, and the three policies side by side. The trace reader and the
+// library's replay are tested in tests/observe/.
 #include "replay/mlx_policy.hpp"
+#include "replay/policies.hpp"
 #include "replay/pytorch_policy.hpp"
-#include "replay/trace.hpp"
+
+#include <bufferpool/trace.hpp>
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <sstream>
 #include <string>
 #include <vector>
 
-namespace bufferpool::replay {
+namespace bufferpool::bench {
 namespace {
 
 constexpr std::size_t kKiB = 1024;
@@ -22,147 +23,6 @@ constexpr std::size_t kMiB = 1024 * kKiB;
 Trace parse(const std::string& text, const std::string& name = "test.csv") {
   std::istringstream input(text);
   return parse_trace(input, name, "test");
-}
-
-// ---- the reader ----
-
-TEST(TraceReader, ParsesRmmLogFormat) {
-  // As rmm::mr::logging_resource_adaptor writes it: spdlog's "%t,%H:%M:%S.%f"
-  // then "allocate,{ptr},{bytes},{stream}".
-  const Trace trace = parse(
-      "Thread,Time,Action,Pointer,Size,Stream\n"
-      "140573312345856,10:00:00.000000,allocate,0x7f8a40000000,1024,0x0\n"
-      "140573312345856,10:00:00.000250,allocate,0x7f8a40000400,2048,0x0\n"
-      "140573312349999,10:00:00.001000,free,0x7f8a40000000,1024,0x0\n"
-      "140573312349999,10:00:00.001500,allocate failure,0x0,4096,0x0\n"
-      "140573312345856,10:00:00.002000,free,0x7f8a4000dead,64,0x0\n"
-      "140573312345856,10:00:01.000000,allocate,0x7f8a40000000,512,0x0\n");
-  ASSERT_EQ(trace.events.size(), 4U);
-  EXPECT_EQ(trace.thread_count, 2U);
-  EXPECT_EQ(trace.allocation_count, 3U);
-  EXPECT_EQ(trace.allocate_failures, 1U);
-  EXPECT_EQ(trace.unknown_frees, 1U);
-  EXPECT_EQ(trace.peak_live_bytes, 3072U);
-  EXPECT_EQ(trace.live_at_end, 2U);
-
-  EXPECT_EQ(trace.events[0].kind, TraceEvent::Kind::allocate);
-  EXPECT_EQ(trace.events[0].time_ns, 0U);
-  EXPECT_EQ(trace.events[0].size_bytes, 1024U);
-  EXPECT_EQ(trace.events[0].buffer_id, 0U);
-  EXPECT_EQ(trace.events[1].time_ns, 250'000U);
-  EXPECT_EQ(trace.events[1].buffer_id, 1U);
-  // The free names its allocation and carries its size; another thread.
-  EXPECT_EQ(trace.events[2].kind, TraceEvent::Kind::free);
-  EXPECT_EQ(trace.events[2].buffer_id, 0U);
-  EXPECT_EQ(trace.events[2].size_bytes, 1024U);
-  EXPECT_EQ(trace.events[2].thread_index, 1U);
-  EXPECT_EQ(trace.events[2].time_ns, 1'000'000U);
-  // The pointer, freed, comes back as a new allocation.
-  EXPECT_EQ(trace.events[3].buffer_id, 2U);
-  EXPECT_EQ(trace.events[3].time_ns, 1'000'000'000U);
-  EXPECT_EQ(trace.duration_ns(), 1'000'000'000U);
-}
-
-TEST(TraceReader, ParsesIntegerNanosecondTimes) {
-  const Trace trace = parse(
-      "Thread,Time,Action,Pointer,Size,Stream\n"
-      "1,5000,allocate,0x1000,100,0x0\n"
-      "1,7500,allocate,0x2000,300,0x0\n"
-      "1,9000,free,0x1000,100,0x0\n");
-  ASSERT_EQ(trace.events.size(), 3U);
-  EXPECT_EQ(trace.events[1].time_ns, 2'500U);
-  EXPECT_EQ(trace.events[2].time_ns, 4'000U);
-  EXPECT_EQ(trace.peak_live_bytes, 400U);
-}
-
-TEST(TraceReader, ParsesDeviceColumnWithPointersPerDevice) {
-  const Trace trace = parse(
-      "Thread,Time,Action,Pointer,Size,Stream,Device\n"
-      "1,00:00:00.000001,allocate,0x1000,100,0x0,0\n"
-      "1,00:00:00.000002,allocate,0x1000,200,0x0,1\n"
-      "1,00:00:00.000003,free,0x1000,200,0x0,1\n");
-  ASSERT_EQ(trace.events.size(), 3U);
-  EXPECT_EQ(trace.reused_live_pointers, 0U);
-  EXPECT_EQ(trace.events[2].buffer_id, 1U);  // device 1's, not device 0's
-  EXPECT_EQ(trace.live_at_end, 1U);
-}
-
-TEST(TraceReader, ClockTimesPassMidnight) {
-  const Trace trace = parse(
-      "Thread,Time,Action,Pointer,Size,Stream\n"
-      "1,23:59:59.999999,allocate,0x1000,100,0x0\n"
-      "1,00:00:00.000001,free,0x1000,100,0x0\n");
-  ASSERT_EQ(trace.events.size(), 2U);
-  EXPECT_EQ(trace.events[1].time_ns, 2'000U);
-}
-
-TEST(TraceReader, CountsOddLinesWithoutFailing) {
-  const Trace trace = parse(
-      "Thread,Time,Action,Pointer,Size,Stream\n"
-      "1,1,allocate,0x1000,0,0x0\n"  // 0 bytes: dropped
-      "1,2,free,0x1000,0,0x0\n"      // its free: dropped too
-      "1,3,allocate,0x2000,64,0x0\n"
-      "1,4,allocate,0x2000,64,0x0\n");  // still live: its free was lost
-  EXPECT_EQ(trace.zero_size_allocations, 1U);
-  EXPECT_EQ(trace.unknown_frees, 0U);
-  EXPECT_EQ(trace.reused_live_pointers, 1U);
-  ASSERT_EQ(trace.events.size(), 3U);
-  EXPECT_EQ(trace.events[1].kind, TraceEvent::Kind::free);
-  EXPECT_EQ(trace.events[1].buffer_id, 0U);
-  EXPECT_EQ(trace.peak_live_bytes, 64U);
-}
-
-TEST(TraceReader, RejectsMalformedLineNamingFileAndLine) {
-  const auto message_of = [](const std::string& text) -> std::string {
-    try {
-      (void)parse(text, "model.csv");
-    } catch (const TraceError& error) {
-      return error.what();
-    }
-    return "(no error)";
-  };
-  const std::string header = "Thread,Time,Action,Pointer,Size,Stream\n";
-  const std::string good = "1,00:00:00.000001,allocate,0x1000,100,0x0\n";
-  EXPECT_NE(message_of(header + good + "1,00:00:00.000002,allocate,0xZZ,100,0x0\n")
-                .find("model.csv:3: bad Pointer"),
-            std::string::npos);
-  EXPECT_NE(
-      message_of(header + good + "1,noon,allocate,0x2000,100,0x0\n").find("model.csv:3: bad Time"),
-      std::string::npos);
-  EXPECT_NE(message_of(header + good + "1,00:00:01,allocate,0x2000,-4,0x0\n")
-                .find("model.csv:3: bad Size"),
-            std::string::npos);
-  EXPECT_NE(
-      message_of(header + "1,00:00:01,release,0x2000,4,0x0\n").find("model.csv:2: bad Action"),
-      std::string::npos);
-  EXPECT_NE(message_of(header + "1,00:00:01,free,0x2000\n").find("model.csv:2: expected 6"),
-            std::string::npos);
-  EXPECT_NE(message_of("Time,Size\n1,2\n").find("model.csv:1: not an RMM log header"),
-            std::string::npos);
-  EXPECT_NE(message_of("").find("model.csv:0: empty trace"), std::string::npos);
-}
-
-TEST(TraceReader, ParsesTimeFields) {
-  std::uint64_t time_ns = 0;
-  ASSERT_TRUE(parse_time_ns("01:02:03.5", time_ns));
-  EXPECT_EQ(time_ns, 3'723'500'000'000U);
-  ASSERT_TRUE(parse_time_ns("00:00:00.123456789", time_ns));
-  EXPECT_EQ(time_ns, 123'456'789U);
-  ASSERT_TRUE(parse_time_ns("42", time_ns));
-  EXPECT_EQ(time_ns, 42U);
-  EXPECT_FALSE(parse_time_ns("1:2", time_ns));
-  EXPECT_FALSE(parse_time_ns("00:61:00.0", time_ns));
-  EXPECT_FALSE(parse_time_ns("00:00:00.1234567890", time_ns));
-  EXPECT_FALSE(parse_time_ns("12ms", time_ns));
-}
-
-TEST(TraceReader, NamesFileThatCannotBeOpened) {
-  try {
-    (void)read_trace("/nonexistent/trace.csv");
-    FAIL() << "no error";
-  } catch (const TraceError& error) {
-    EXPECT_NE(std::string(error.what()).find("/nonexistent/trace.csv"), std::string::npos);
-  }
 }
 
 // ---- PyTorch's caching allocator ----
@@ -343,7 +203,7 @@ Trace repeated_trace(std::size_t size_bytes, int rounds) {
   return parse(text);
 }
 
-TEST(Replay, AllPoliciesReuseARepeatedRequest) {
+TEST(PolicyReplay, AllPoliciesReuseARepeatedRequest) {
   const Trace trace = repeated_trace(4096, 10);
   const PolicyResult pool = replay_bufferpool(trace, PoolConfig{}, "default");
   EXPECT_EQ(pool.requests, 10U);
@@ -365,7 +225,7 @@ TEST(Replay, AllPoliciesReuseARepeatedRequest) {
   EXPECT_DOUBLE_EQ(mlx.served_without_allocation(), 0.9);
 }
 
-TEST(Replay, PoolTimeFollowsTheTrace) {
+TEST(PolicyReplay, PoolTimeFollowsTheTrace) {
   // A buffer idle for 10 minutes is past the default TTL (60 s) when the
   // next miss runs cleanup; idle for 1 ms, it is not.
   const auto trace_with_gap = [](const std::string& second_request_time) {
@@ -389,30 +249,5 @@ TEST(Replay, PoolTimeFollowsTheTrace) {
   EXPECT_EQ(soon.pool->expirations, 0U);
 }
 
-// ---- the committed traces ----
-
-TEST(CommittedTraces, AreCompleteRecordings) {
-  namespace fs = std::filesystem;
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(BUFFERPOOL_TRACES_SOURCE_DIR)) {
-    if (entry.path().extension() == ".csv") files.push_back(entry.path());
-  }
-  ASSERT_EQ(files.size(), 6U) << "bench/traces/ should hold the six model traces";
-  for (const fs::path& file : files) {
-    SCOPED_TRACE(file.string());
-    EXPECT_LE(fs::file_size(file), 2'000'000U);
-    const Trace trace = read_trace(file.string());
-    EXPECT_GE(trace.events.size(), 5'000U);
-    EXPECT_EQ(trace.unknown_frees, 0U);
-    EXPECT_EQ(trace.allocate_failures, 0U);
-    EXPECT_EQ(trace.reused_live_pointers, 0U);
-    EXPECT_EQ(trace.live_at_end, 0U);  // the recording frees everything before it stops
-    EXPECT_GT(trace.peak_live_bytes, 0U);
-    // The serving trace tells its two threads apart (and the main thread
-    // that built the model).
-    EXPECT_EQ(trace.thread_count, trace.name == "mlp_serve_2threads" ? 3U : 1U);
-  }
-}
-
 }  // namespace
-}  // namespace bufferpool::replay
+}  // namespace bufferpool::bench

@@ -1,67 +1,47 @@
-#include "replay/replay.hpp"
+#include "replay/policies.hpp"
 
 #include "replay/mlx_policy.hpp"
 #include "replay/pytorch_policy.hpp"
-#include "replay/simulated_device.hpp"
 
-#include <bufferpool/bufferpool.hpp>
+#include <bufferpool/metrics.hpp>
+#include <bufferpool/replay.hpp>
 
-#include <chrono>
-#include <memory>
 #include <utility>
 #include <vector>
 
-namespace bufferpool::replay {
+namespace bufferpool::bench {
 
 PolicyResult replay_bufferpool(const Trace& trace, PoolConfig config, const std::string& settings) {
-  auto clock = std::make_shared<ManualClock>();
-  config.clock = clock;
-  // No thread may clean up on its own: cleanup runs when the replay's time
-  // says so, in get_buffer and on release.
-  config.background_cleanup = false;
-  auto device = std::make_shared<SimulatedDevice>();
+  ReplayOptions options;
+  options.max_fragmentation_samples = 0;
+  options.snapshot_at_peak = false;
+  const ReplayResult replayed = replay(trace, std::move(config), options);
+  const PoolMetrics& metrics = replayed.metrics;
   PolicyResult result;
   result.policy = "bufferpool";
   result.settings = settings;
-  result.peak_live_bytes = trace.peak_live_bytes;
-  {
-    BufferPool pool(device, std::move(config));
-    std::vector<BufferRef> buffers(trace.allocation_count);
-    for (const TraceEvent& event : trace.events) {
-      clock->advance(std::chrono::nanoseconds{event.time_ns} - clock->now());
-      if (event.kind == TraceEvent::Kind::free) {
-        buffers[event.buffer_id].reset();
-        continue;
-      }
-      ++result.requests;
-      const std::uint64_t allocations_before = device->allocations();
-      try {
-        buffers[event.buffer_id] = pool.get_buffer(event.size_bytes);
-      } catch (const Error&) {
-        ++result.failed_requests;
-        continue;
-      }
-      if (device->allocations() == allocations_before) ++result.requests_without_device_allocation;
-    }
-    buffers.clear();
-    const PoolMetrics metrics = pool.metrics();
-    result.pool = PoolCounts{metrics.hits,      metrics.misses,      metrics.allocations,
-                             metrics.evictions, metrics.expirations, metrics.peak_bytes_allocated,
-                             metrics.hit_rate()};
-  }
-  result.device_allocations = device->allocations();
-  result.peak_held_bytes = device->peak_live_bytes();
-  result.peak_live_device_allocations = device->peak_live_allocations();
+  result.requests = replayed.requests;
+  result.requests_without_device_allocation = replayed.hits;
+  result.device_allocations = replayed.device_allocations;
+  result.peak_live_device_allocations = replayed.peak_live_device_allocations;
+  result.peak_held_bytes = replayed.peak_bytes_held;
+  result.peak_live_bytes = replayed.peak_bytes_live;
+  result.failed_requests = replayed.failed_requests;
+  result.pool = PoolCounts{metrics.hits,      metrics.misses,      metrics.allocations,
+                           metrics.evictions, metrics.expirations, metrics.peak_bytes_allocated,
+                           metrics.hit_rate()};
   return result;
 }
 
+// The simulations have no memory limit: a request the recorded allocator
+// refused ("allocate failure") would not tell them apart, and is left out.
 PolicyResult replay_pytorch(const Trace& trace) {
   PytorchCachingPolicy policy;
   std::vector<PytorchCachingPolicy::BlockId> blocks(trace.allocation_count);
   for (const TraceEvent& event : trace.events) {
     if (event.kind == TraceEvent::Kind::allocate) {
       blocks[event.buffer_id] = policy.allocate(event.size_bytes);
-    } else {
+    } else if (event.kind == TraceEvent::Kind::free) {
       policy.free(blocks[event.buffer_id]);
     }
   }
@@ -85,7 +65,7 @@ PolicyResult replay_mlx(const Trace& trace) {
   for (const TraceEvent& event : trace.events) {
     if (event.kind == TraceEvent::Kind::allocate) {
       buffers[event.buffer_id] = policy.allocate(event.size_bytes);
-    } else {
+    } else if (event.kind == TraceEvent::Kind::free) {
       policy.free(buffers[event.buffer_id]);
     }
   }
@@ -102,4 +82,4 @@ PolicyResult replay_mlx(const Trace& trace) {
   return result;
 }
 
-}  // namespace bufferpool::replay
+}  // namespace bufferpool::bench

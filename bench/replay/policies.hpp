@@ -1,23 +1,23 @@
 // Replaying a trace through three allocation policies, side by side, in
-// simulated time: the library's BufferPool over a SimulatedDevice (time from
-// a ManualClock moved to each event's time, so TTL and cleanup act as in the
-// recorded run), and the simulations of PyTorch's CUDA caching allocator and
-// MLX's Metal buffer cache. Every figure is exact: nothing is timed.
+// simulated time: the library's BufferPool (bufferpool::replay(), over a
+// SimulatedBackend, time from a ManualClock moved to each event's time, so
+// TTL and cleanup act as in the recorded run), and the simulations of
+// PyTorch's CUDA caching allocator and MLX's Metal buffer cache. Every
+// figure is exact: nothing is timed.
 //
 // The trace's threads are replayed in trace order from one OS thread, so
 // the pool's per-thread caches see a single thread.
 #pragma once
 
-#include "replay/trace.hpp"
-
 #include <bufferpool/config.hpp>
+#include <bufferpool/trace.hpp>
 
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 
-namespace bufferpool::replay {
+namespace bufferpool::bench {
 
 /// The pool's own counters, for the bufferpool policy.
 struct PoolCounts {
@@ -47,6 +47,7 @@ struct PolicyResult {
   /// The trace's own peak of bytes requested and not yet freed.
   std::size_t peak_live_bytes = 0;
   /// Requests the policy refused (the pool's OutOfMemoryError); 0 expected.
+  /// The simulations serve every request.
   std::uint64_t failed_requests = 0;
   std::optional<PoolCounts> pool;
 
@@ -64,8 +65,8 @@ struct PolicyResult {
   }
 };
 
-/// The trace through a BufferPool built with `config` (its clock replaced
-/// by a ManualClock) over a SimulatedDevice. `settings` names the config.
+/// The trace through bufferpool::replay() with `config`. `settings` names
+/// the config.
 [[nodiscard]] PolicyResult replay_bufferpool(const Trace& trace, PoolConfig config,
                                              const std::string& settings);
 
@@ -75,4 +76,4 @@ struct PolicyResult {
 /// The trace through the simulation of MLX's Metal buffer cache.
 [[nodiscard]] PolicyResult replay_mlx(const Trace& trace);
 
-}  // namespace bufferpool::replay
+}  // namespace bufferpool::bench

@@ -1,4 +1,4 @@
-#include "replay/trace.hpp"
+#include <bufferpool/trace.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -10,7 +10,7 @@
 #include <unordered_map>
 #include <utility>
 
-namespace bufferpool::replay {
+namespace bufferpool {
 namespace {
 
 constexpr std::uint64_t kNsPerSecond = 1'000'000'000;
@@ -104,31 +104,35 @@ Columns read_header(std::string_view line, const LineError& error) {
 
 }  // namespace
 
-bool parse_time_ns(const std::string& text, std::uint64_t& time_ns) {
+std::optional<std::uint64_t> parse_trace_time_ns(std::string_view text) {
   const std::string_view field = trim(text);
-  if (field.find(':') == std::string_view::npos) return parse_integer(field, time_ns);
+  std::uint64_t time_ns = 0;
+  if (field.find(':') == std::string_view::npos) {
+    if (!parse_integer(field, time_ns)) return std::nullopt;
+    return time_ns;
+  }
   // HH:MM:SS[.fraction]
   const std::size_t first = field.find(':');
   const std::size_t second = field.find(':', first + 1);
-  if (second == std::string_view::npos) return false;
+  if (second == std::string_view::npos) return std::nullopt;
   const std::size_t dot = field.find('.', second + 1);
   std::uint64_t hours = 0, minutes = 0, seconds = 0;
   if (!parse_integer(field.substr(0, first), hours) ||
       !parse_integer(field.substr(first + 1, second - first - 1), minutes) ||
       !parse_integer(field.substr(second + 1, dot - second - 1), seconds) || minutes > 59 ||
       seconds > 60 || hours > 1'000'000) {
-    return false;
+    return std::nullopt;
   }
   std::uint64_t fraction_ns = 0;
   if (dot != std::string_view::npos) {
     const std::string_view digits = field.substr(dot + 1);
     std::uint64_t fraction = 0;
-    if (digits.size() > 9 || !parse_integer(digits, fraction)) return false;
+    if (digits.size() > 9 || !parse_integer(digits, fraction)) return std::nullopt;
     fraction_ns = fraction;
     for (std::size_t digit = digits.size(); digit < 9; ++digit) fraction_ns *= 10;
   }
   time_ns = ((hours * 60 + minutes) * 60 + seconds) * kNsPerSecond + fraction_ns;
-  return true;
+  return time_ns;
 }
 
 Trace parse_trace(std::istream& input, const std::string& source_name,
@@ -171,11 +175,12 @@ Trace parse_trace(std::istream& input, const std::string& source_name,
                  std::to_string(fields.size()));
     }
     const std::string_view action = fields[columns->action];
-    std::uint64_t raw_ns = 0;
-    if (!parse_time_ns(std::string(fields[columns->time]), raw_ns)) {
+    const std::optional<std::uint64_t> parsed_ns = parse_trace_time_ns(fields[columns->time]);
+    if (!parsed_ns) {
       error.fail("bad Time '" + std::string(fields[columns->time]) +
                  "': expected HH:MM:SS.ffffff or integer nanoseconds");
     }
+    const std::uint64_t raw_ns = *parsed_ns;
     std::uint64_t pointer = 0;
     if (!parse_pointer(fields[columns->pointer], pointer)) {
       error.fail("bad Pointer '" + std::string(fields[columns->pointer]) +
@@ -212,15 +217,19 @@ Trace parse_trace(std::istream& input, const std::string& source_name,
         std::max(last_time_ns, absolute_ns > *first_time_ns ? absolute_ns - *first_time_ns : 0);
     last_time_ns = time_ns;
 
-    if (action == "allocate failure") {
-      ++trace.allocate_failures;
-      continue;
-    }
     const std::uint32_t thread_index =
         thread_indices
             .try_emplace(std::string(thread_name),
                          static_cast<std::uint32_t>(thread_indices.size()))
             .first->second;
+    if (action == "allocate failure") {
+      // Kept as an event: a replay makes the same request, so that a pool's
+      // failed_allocations come out as recorded.
+      ++trace.allocate_failures;
+      trace.events.push_back(
+          {time_ns, thread_index, TraceEvent::Kind::allocate_failure, 0, size_bytes});
+      continue;
+    }
     DeviceState& state = devices[device];
     auto& live = state.live;
 
@@ -270,10 +279,13 @@ Trace parse_trace(std::istream& input, const std::string& source_name,
   return trace;
 }
 
-Trace read_trace(const std::string& path) {
+Trace read_trace(const std::filesystem::path& path) {
   std::ifstream input(path);
-  if (!input) throw TraceError(path + ": cannot open the trace");
-  return parse_trace(input, path, std::filesystem::path(path).stem().string());
+  if (!input) {
+    throw TraceError(path.string() +
+                     ": cannot open the trace; check the path and that the file is readable");
+  }
+  return parse_trace(input, path.string(), path.stem().string());
 }
 
-}  // namespace bufferpool::replay
+}  // namespace bufferpool
