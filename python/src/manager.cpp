@@ -1,0 +1,508 @@
+// ComputeManager in Python: the design's metal_manager on Vulkan. The GIL is
+// released wherever the call may wait for the device or compile shaders, and
+// buffers passed in are copied to C++ handles first, so that another Python
+// thread may use the same BufferRef objects meanwhile.
+#include "bindings.hpp"
+
+#include <bufferpool/errors.hpp>
+#include <bufferpool/manager.hpp>
+#include <bufferpool/vulkan.hpp>
+
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+#include <pybind11/stl/filesystem.h>
+
+#include <Python.h>
+
+#include <array>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <utility>
+
+namespace bufferpool::python {
+namespace {
+
+/// A C-contiguous, read-only view of any buffer-protocol object, released
+/// when it goes. Non-contiguous arrays are copied to C order first.
+class ContiguousBytes {
+ public:
+  ContiguousBytes(const py::handle& source, const char* what) {
+    if (PyObject_CheckBuffer(source.ptr()) == 0) {
+      throw InvalidArgumentError(std::string("bufferpool: ") + what +
+                                 " takes bytes, a numpy array or another object with the "
+                                 "buffer protocol, got " +
+                                 py::repr(source).cast<std::string>());
+    }
+    py::object contiguous = py::reinterpret_borrow<py::object>(source);
+    if (PyObject_GetBuffer(contiguous.ptr(), &view_, PyBUF_C_CONTIGUOUS) != 0) {
+      // A strided view (a slice, a transposed array): its elements in C order.
+      PyErr_Clear();
+      contiguous = py::module_::import("numpy").attr("ascontiguousarray")(source);
+      if (PyObject_GetBuffer(contiguous.ptr(), &view_, PyBUF_C_CONTIGUOUS) != 0) {
+        throw py::error_already_set();
+      }
+    }
+  }
+  ~ContiguousBytes() { PyBuffer_Release(&view_); }
+  ContiguousBytes(const ContiguousBytes&) = delete;
+  ContiguousBytes& operator=(const ContiguousBytes&) = delete;
+  ContiguousBytes(ContiguousBytes&&) = delete;
+  ContiguousBytes& operator=(ContiguousBytes&&) = delete;
+
+  [[nodiscard]] std::span<const std::byte> bytes() const noexcept {
+    return {static_cast<const std::byte*>(view_.buf), static_cast<std::size_t>(view_.len)};
+  }
+
+ private:
+  Py_buffer view_{};
+};
+
+// PushConstants takes a trivially copyable value whose size is its type's;
+// Python's bytes have a size known only at run time, so one instantiation
+// per size (1..128 bytes) makes the value.
+template <std::size_t N>
+PushConstants push_constants_of(const std::byte* data) {
+  std::array<std::byte, N> value{};
+  std::memcpy(value.data(), data, N);
+  return PushConstants(value);
+}
+
+template <std::size_t... Index>
+constexpr auto make_push_constant_table(std::index_sequence<Index...> /*sizes*/) {
+  return std::array<PushConstants (*)(const std::byte*), sizeof...(Index)>{
+      &push_constants_of<Index + 1>...};
+}
+
+PushConstants push_constants_from(const py::handle& value) {
+  if (value.is_none()) return {};
+  const ContiguousBytes source(value, "push_constants");
+  const auto bytes = source.bytes();
+  if (bytes.empty() || bytes.size() > PushConstants::kMaxBytes) {
+    throw InvalidArgumentError(
+        "bufferpool: push constants are 1 to 128 bytes (Vulkan's guaranteed "
+        "maxPushConstantsSize), got " +
+        std::to_string(bytes.size()) +
+        "; pass larger parameters in a buffer, or pack the block as the shader declares it "
+        "(numpy.array((n, a), dtype=[('n', '<u4'), ('a', '<f4')]))");
+  }
+  static constexpr auto table =
+      make_push_constant_table(std::make_index_sequence<PushConstants::kMaxBytes>{});
+  return table[bytes.size() - 1](bytes.data());
+}
+
+std::optional<Extent3D> extent_from(const py::handle& value, const char* what) {
+  if (value.is_none()) return std::nullopt;
+  const auto fail = [&]() -> Extent3D {
+    throw InvalidArgumentError(std::string("bufferpool: ") + what +
+                               " must be an int or a tuple of 1 to 3 ints >= 1, got " +
+                               py::repr(value).cast<std::string>());
+  };
+  const auto size_of = [&](const py::handle& item) -> std::size_t {
+    const py::object integer = integer_of(item);
+    if (integer.is_none()) fail();
+    const long long number = PyLong_AsLongLong(integer.ptr());
+    if (number == -1 && PyErr_Occurred() != nullptr) {
+      PyErr_Clear();
+      fail();
+    }
+    if (number < 1) fail();
+    return static_cast<std::size_t>(number);
+  };
+  if (!integer_of(value).is_none()) return Extent3D(size_of(value));
+  if (!py::isinstance<py::sequence>(value) || py::isinstance<py::str>(value)) return fail();
+  const auto items = py::reinterpret_borrow<py::sequence>(value);
+  if (items.size() < 1 || items.size() > 3) return fail();
+  std::array<std::size_t, 3> sizes{1, 1, 1};
+  for (std::size_t i = 0; i < items.size(); ++i) sizes[i] = size_of(items[i]);
+  return Extent3D(sizes[0], sizes[1], sizes[2]);
+}
+
+std::vector<BufferRef> handles_from(const py::handle& buffers, const char* what) {
+  if (const PyBufferRef* single = buffer_of(buffers)) return {require_live(*single, what)};
+  if (!py::isinstance<py::sequence>(buffers) || py::isinstance<py::str>(buffers)) {
+    throw InvalidArgumentError(std::string("bufferpool: ") + what +
+                               " must be a list of BufferRef, got " +
+                               py::repr(buffers).cast<std::string>());
+  }
+  std::vector<BufferRef> handles;
+  for (const py::handle item : py::reinterpret_borrow<py::sequence>(buffers)) {
+    handles.push_back(require_live(buffer_arg(item, what), what));
+  }
+  return handles;
+}
+
+/// One dispatch as Python describes it, converted while the GIL is held.
+struct Dispatch {
+  std::string pipeline;
+  std::vector<BufferRef> inputs;
+  std::vector<BufferRef> outputs;
+  std::optional<Extent3D> thread_groups;
+  std::optional<Extent3D> threads_per_group;
+  std::optional<Extent3D> total_threads;
+  PushConstants push_constants;
+};
+
+Dispatch dispatch_from(std::string pipeline, const py::handle& inputs, const py::handle& outputs,
+                       const py::handle& thread_groups, const py::handle& threads_per_group,
+                       const py::handle& push_constants, const py::handle& total_threads) {
+  Dispatch dispatch{std::move(pipeline),
+                    handles_from(inputs, "inputs"),
+                    handles_from(outputs, "outputs"),
+                    extent_from(thread_groups, "thread_groups"),
+                    extent_from(threads_per_group, "threads_per_group"),
+                    extent_from(total_threads, "total_threads"),
+                    push_constants_from(push_constants)};
+  if (dispatch.thread_groups.has_value() == dispatch.total_threads.has_value()) {
+    throw InvalidArgumentError(
+        "bufferpool: execute_shader(\"" + dispatch.pipeline +
+        "\") needs either thread_groups (groups of threads_per_group threads; the manager "
+        "picks the group size when it is None) or total_threads (threads in all, in groups "
+        "the manager picks), not " +
+        (dispatch.thread_groups ? "both" : "neither"));
+  }
+  return dispatch;
+}
+
+Submission run(ComputeManager& manager, const Dispatch& d, bool wait) {
+  const BufferList inputs(d.inputs);
+  const BufferList outputs(d.outputs);
+  if (d.total_threads) {
+    if (wait) {
+      manager.execute_shader_over(d.pipeline, inputs, outputs, *d.total_threads, d.push_constants,
+                                  d.threads_per_group);
+      return {};
+    }
+    return manager.submit_over(d.pipeline, inputs, outputs, *d.total_threads, d.push_constants,
+                               d.threads_per_group);
+  }
+  if (d.threads_per_group) {
+    if (wait) {
+      manager.execute_shader(d.pipeline, inputs, outputs, *d.thread_groups, *d.threads_per_group,
+                             d.push_constants);
+      return {};
+    }
+    return manager.submit(d.pipeline, inputs, outputs, *d.thread_groups, *d.threads_per_group,
+                          d.push_constants);
+  }
+  if (wait) {
+    manager.execute_shader(d.pipeline, inputs, outputs, *d.thread_groups, d.push_constants);
+    return {};
+  }
+  return manager.submit(d.pipeline, inputs, outputs, *d.thread_groups, d.push_constants);
+}
+
+py::tuple extent_tuple(const Extent3D& extent) {
+  return py::make_tuple(extent.x, extent.y, extent.z);
+}
+
+VulkanMemoryPlacement placement_from(const std::string& placement) {
+  if (placement == "automatic") return VulkanMemoryPlacement::automatic;
+  if (placement == "host_visible") return VulkanMemoryPlacement::host_visible;
+  if (placement == "device_local") return VulkanMemoryPlacement::device_local;
+  throw ConfigError("bufferpool: placement is '" + placement +
+                    "'; use 'automatic', 'host_visible' or 'device_local'");
+}
+
+py::dict device_as_dict(const VulkanDeviceInfo& info) {
+  py::dict result;
+  result["index"] = info.index;
+  result["name"] = info.name;
+  result["type"] = std::string(to_string(info.type));
+  result["api_version"] = info.api_version;
+  result["device_local_bytes"] = info.device_local_bytes;
+  result["usable"] = info.usable;
+  return result;
+}
+
+}  // namespace
+
+VulkanBackendOptions vulkan_options_from(const py::handle& device, const std::string& placement,
+                                         bool validation) {
+  VulkanBackendOptions options;
+  if (PyLong_Check(device.ptr()) && !PyBool_Check(device.ptr())) {
+    options.device = std::to_string(device.cast<long long>());
+  } else if (py::isinstance<py::str>(device)) {
+    options.device = device.cast<std::string>();
+  } else if (!device.is_none()) {
+    throw ConfigError(
+        "bufferpool: device must be None (the best device), an index or part of "
+        "a device's name, got " +
+        py::repr(device).cast<std::string>());
+  }
+  options.placement = placement_from(placement);
+  options.enable_validation = validation;
+  return options;
+}
+
+PyComputeManager::PyComputeManager(const ManagerOptions& options)
+    : buffer_type_(python::buffer_type()) {
+  ManagerOptions own = options;
+  if (own.vulkan.enable_validation) {
+    own.vulkan.on_validation_message = [this](const std::string& message) {
+      add_validation_message(message);
+    };
+  }
+  const py::gil_scoped_release unlocked;  // instance and device creation
+  manager_ = std::make_unique<ComputeManager>(own);
+}
+
+void PyComputeManager::add_validation_message(const std::string& message) {
+  const std::lock_guard lock(messages_mutex_);
+  messages_.push_back(message);
+}
+
+std::vector<std::string> PyComputeManager::validation_messages() const {
+  const std::lock_guard lock(messages_mutex_);
+  return messages_;
+}
+
+void bind_manager(py::module_& module) {
+  module.def(
+      "list_vulkan_devices",
+      [] {
+        std::vector<VulkanDeviceInfo> devices;
+        {
+          const py::gil_scoped_release unlocked;
+          devices = list_vulkan_devices();
+        }
+        py::list result;
+        for (const auto& info : devices) result.append(device_as_dict(info));
+        return result;
+      },
+      "The Vulkan devices the loader reports, as dicts (index, name, type, usable, ...). "
+      "Raises NoVulkanDeviceError when there is no driver at all.");
+  module.def(
+      "vulkan_backend",
+      [](const py::handle& device, const std::string& placement, bool validation) {
+        const VulkanBackendOptions options = vulkan_options_from(device, placement, validation);
+        const py::gil_scoped_release unlocked;
+        return make_vulkan_backend(options);
+      },
+      py::arg("device") = py::none(), py::arg("placement") = "automatic",
+      py::arg("validation") = false,
+      "A Vulkan backend on the chosen device (None: the best; an index; or part of a name, "
+      "as BUFFERPOOL_DEVICE). Raises NoVulkanDeviceError or BackendError.");
+
+  py::class_<Submission>(module, "Submission",
+                         "Work handed to the device by ComputeManager.submit(), not waited for.")
+      .def(
+          "wait",
+          [](const Submission& submission) {
+            const py::gil_scoped_release unlocked;
+            submission.wait();
+          },
+          "Blocks until the work is done (without the GIL).")
+      .def("done", &Submission::done, "Whether the work is done; never blocks.")
+      .def_property_readonly("timeline_value", &Submission::timeline_value);
+
+  py::class_<PyComputeManager>(
+      module, "ComputeManager",
+      "A device, a buffer pool on it, shader libraries, pipelines and dispatches (the "
+      "design's metal_manager).\n\n"
+      "    manager = bufferpool.ComputeManager()   # the best Vulkan device\n"
+      "    manager.load_builtin_shader_library('kernels')\n"
+      "    manager.create_compute_pipeline('kernels', 'saxpy', 'saxpy')\n"
+      "    x = manager.create_buffer(numpy.ones(1000, numpy.float32))\n\n"
+      "backend: 'auto' (Vulkan when a device exists, else host memory, where buffers work "
+      "and shaders raise BackendError), 'vulkan' or 'host'. device: None, an index or part "
+      "of a name. pool: a PoolConfig or a dict of its settings. validation=True turns on "
+      "VK_LAYER_KHRONOS_validation and collects its messages in validation_messages. "
+      "placement: 'automatic', 'host_visible' or 'device_local' (no buffer protocol; data "
+      "goes through staging copies). Methods may be called from several threads.")
+      .def(py::init([](const std::string& backend, const py::handle& device, const py::handle& pool,
+                       bool validation, const std::string& placement) {
+             ManagerOptions options;
+             options.backend = parse_manager_backend(backend);
+             options.pool = pool_config_from(pool);
+             options.vulkan = vulkan_options_from(device, placement, validation);
+             return std::make_unique<PyComputeManager>(options);
+           }),
+           py::arg("backend") = "auto", py::arg("device") = py::none(),
+           py::arg("pool") = py::none(), py::kw_only(), py::arg("validation") = false,
+           py::arg("placement") = "automatic")
+      .def(
+          "create_buffer",
+          [](const py::object& self, const py::handle& data) {
+            const auto& wrapper = self.cast<const PyComputeManager&>();
+            ComputeManager& manager = wrapper.manager();
+            if (const py::object size = integer_of(data); !size.is_none()) {
+              const auto size_bytes = size.cast<std::size_t>();
+              return make_buffer(wrapper.buffer_type(), self, manager.create_buffer(size_bytes));
+            }
+            const ContiguousBytes bytes(data, "create_buffer(data)");
+            BufferRef buffer;
+            {
+              const py::gil_scoped_release unlocked;  // the copy, and a staging wait
+              buffer = manager.create_buffer(bytes.bytes());
+            }
+            return make_buffer(wrapper.buffer_type(), self, std::move(buffer));
+          },
+          py::arg("data"),
+          "A buffer from the pool holding a copy of `data` (bytes, a numpy array, any "
+          "buffer-protocol object; non-contiguous arrays in C order), or of `data` bytes when "
+          "it is an int (contents unspecified unless zero_on_reuse). Raises "
+          "InvalidArgumentError for empty data.")
+      .def(
+          "upload",
+          [](const PyComputeManager& self, const py::handle& buffer, const py::handle& data) {
+            const BufferRef handle = require_live(buffer_arg(buffer, "upload()"), "upload()");
+            const ContiguousBytes bytes(data, "upload(buffer, data)");
+            const py::gil_scoped_release unlocked;
+            self.manager().upload(handle, bytes.bytes());
+          },
+          py::arg("buffer"), py::arg("data"),
+          "Copies `data` into the start of `buffer`, after any submitted work.")
+      .def(
+          "get_buffer_data",
+          [](const PyComputeManager& self, const py::handle& buffer, const py::handle& dtype,
+             const py::handle& count) {
+            const BufferRef handle =
+                require_live(buffer_arg(buffer, "get_buffer_data()"), "get_buffer_data()");
+            const py::dtype type =
+                dtype.is_none() ? py::dtype("float32")
+                                : py::dtype::from_args(py::reinterpret_borrow<py::object>(dtype));
+            if (type.attr("hasobject").cast<bool>()) {
+              throw InvalidArgumentError("bufferpool: get_buffer_data() reads plain bytes; dtype " +
+                                         py::repr(type).cast<std::string>() +
+                                         " holds Python objects");
+            }
+            const auto item_bytes = static_cast<std::size_t>(type.itemsize());
+            const std::size_t elements =
+                count.is_none() ? handle.size() / item_bytes : count.cast<std::size_t>();
+            py::array result(type, std::vector<py::ssize_t>{static_cast<py::ssize_t>(elements)});
+            const std::span<std::byte> out(static_cast<std::byte*>(result.mutable_data()),
+                                           elements * item_bytes);
+            {
+              const py::gil_scoped_release unlocked;  // waits for submitted work
+              self.manager().get_buffer_data(handle, out);
+            }
+            return result;
+          },
+          py::arg("buffer"), py::arg("dtype") = py::none(), py::arg("count") = py::none(),
+          "The first `count` elements of `buffer` (all of it by default) as a new numpy "
+          "array of `dtype` (None: numpy.float32), "
+          "after all submitted work ends. Raises InvalidArgumentError when count "
+          "elements pass the buffer's size.")
+      .def(
+          "load_shader_library",
+          [](const PyComputeManager& self, const std::filesystem::path& path,
+             const std::string& name) {
+            const py::gil_scoped_release unlocked;
+            self.manager().load_shader_library(path, name);
+          },
+          py::arg("path"), py::arg("name"),
+          "Loads compute shaders under `name`: a GLSL file (.comp, .glsl), a SPIR-V file "
+          "(.spv) or a folder of them; each function is named by its file's stem. Raises "
+          "ShaderCompileError with line numbers, InvalidArgumentError for a missing file.")
+      .def(
+          "load_shader_library_from_source",
+          [](const PyComputeManager& self, const std::string& glsl, const std::string& name) {
+            const py::gil_scoped_release unlocked;
+            self.manager().load_shader_library_from_source(glsl, name);
+          },
+          py::arg("glsl"), py::arg("name"),
+          "One GLSL compute shader from source; its function is 'main'.")
+      .def(
+          "load_builtin_shader_library",
+          [](const PyComputeManager& self, const std::string& name) {
+            const py::gil_scoped_release unlocked;
+            self.manager().load_builtin_shader_library(name);
+          },
+          py::arg("name") = "builtin",
+          "The built-in kernels: activation, reduce_sum, matmul, saxpy.")
+      .def(
+          "shader_functions",
+          [](const PyComputeManager& self, const std::string& library) {
+            return self.manager().shader_functions(library);
+          },
+          py::arg("library"))
+      .def(
+          "create_compute_pipeline",
+          [](const PyComputeManager& self, const std::string& library, const std::string& function,
+             const std::string& name) {
+            const py::gil_scoped_release unlocked;
+            self.manager().create_compute_pipeline(library, function, name);
+          },
+          py::arg("library"), py::arg("function"), py::arg("name"),
+          "Makes pipeline `name` run `function` of `library`. Raises InvalidArgumentError for "
+          "unknown or taken names, BackendError on the host backend.")
+      .def(
+          "threads_per_group",
+          [](const PyComputeManager& self, const std::string& pipeline,
+             const py::handle& total_threads) {
+            const Extent3D total = extent_from(total_threads, "total_threads").value_or(Extent3D{});
+            return extent_tuple(self.manager().threads_per_group(pipeline, total));
+          },
+          py::arg("pipeline"), py::arg("total_threads") = py::none(),
+          "The group size the manager picks for `pipeline`, as (x, y, z).")
+      .def(
+          "execute_shader",
+          [](const PyComputeManager& self, std::string pipeline, const py::handle& inputs,
+             const py::handle& outputs, const py::handle& thread_groups,
+             const py::handle& threads_per_group, const py::handle& push_constants,
+             const py::handle& total_threads) {
+            const Dispatch dispatch =
+                dispatch_from(std::move(pipeline), inputs, outputs, thread_groups,
+                              threads_per_group, push_constants, total_threads);
+            const py::gil_scoped_release unlocked;
+            (void)run(self.manager(), dispatch, /*wait=*/true);
+          },
+          py::arg("name"), py::arg("inputs"), py::arg("outputs"),
+          py::arg("thread_groups") = py::none(), py::arg("threads_per_group") = py::none(),
+          py::arg("push_constants") = py::none(), py::kw_only(),
+          py::arg("total_threads") = py::none(),
+          "Runs pipeline `name` with `inputs` then `outputs` bound at bindings 0..n-1, and "
+          "waits (without the GIL). Give thread_groups (an int or (x, y, z); "
+          "threads_per_group too, or the manager picks it) or total_threads (the manager "
+          "picks groups). push_constants: bytes, a numpy structured scalar or array, up to "
+          "128 bytes laid out as the shader's push_constant block.")
+      .def(
+          "submit",
+          [](const PyComputeManager& self, std::string pipeline, const py::handle& inputs,
+             const py::handle& outputs, const py::handle& thread_groups,
+             const py::handle& threads_per_group, const py::handle& push_constants,
+             const py::handle& total_threads) {
+            const Dispatch dispatch =
+                dispatch_from(std::move(pipeline), inputs, outputs, thread_groups,
+                              threads_per_group, push_constants, total_threads);
+            const py::gil_scoped_release unlocked;
+            return run(self.manager(), dispatch, /*wait=*/false);
+          },
+          py::arg("name"), py::arg("inputs"), py::arg("outputs"),
+          py::arg("thread_groups") = py::none(), py::arg("threads_per_group") = py::none(),
+          py::arg("push_constants") = py::none(), py::kw_only(),
+          py::arg("total_threads") = py::none(),
+          "As execute_shader, without waiting: returns a Submission (wait(), done()). The "
+          "buffers it uses stay out of reuse until it is done; wait before reading or "
+          "writing their bytes through a view.")
+      .def(
+          "wait_idle",
+          [](const PyComputeManager& self) {
+            const py::gil_scoped_release unlocked;
+            self.manager().wait_idle();
+          },
+          "Blocks until all submitted work is done.")
+      .def(
+          "get_performance_metrics",
+          [](const PyComputeManager& self) {
+            return json_to_dict(self.manager().get_performance_metrics().to_json());
+          },
+          "What the manager did, as a dict; its 'buffer_pool' entry is the pool's metrics.")
+      .def_property_readonly(
+          "pool",
+          [](const py::object& self) {
+            return PyBufferPool(self.cast<const PyComputeManager&>().manager().pool(), self);
+          },
+          "The manager's own pool (cleanup(), clear(), metrics(), reset_peak(), get_buffer()).")
+      .def_property_readonly(
+          "backend_name",
+          [](const PyComputeManager& self) { return self.manager().backend_name(); })
+      .def_property_readonly(
+          "can_execute_shaders",
+          [](const PyComputeManager& self) { return self.manager().can_execute_shaders(); })
+      .def_property_readonly("validation_messages", &PyComputeManager::validation_messages,
+                             "Messages from the validation layer (validation=True).");
+}
+
+}  // namespace bufferpool::python
