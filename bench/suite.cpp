@@ -53,6 +53,7 @@ Report run_all(const BenchOptions& options, std::ostream& table) {
 #if BUFFERPOOL_BENCH_WITH_VULKAN
     {"vulkan", run_vulkan_allocation_section},
     {"end_to_end", run_end_to_end_section},
+    {"sequences", run_sequence_section},
 #endif
     {"bookkeeping", run_bookkeeping_section},
     {"threads", run_thread_section},
@@ -60,9 +61,9 @@ Report run_all(const BenchOptions& options, std::ostream& table) {
   };
 #if !BUFFERPOOL_BENCH_WITH_VULKAN
   // Built with BUFFERPOOL_WITH_VULKAN=OFF: the report says what it lacks.
-  table << "\n(sections vulkan and end_to_end: not in this build, which has no Vulkan "
+  table << "\n(sections vulkan, end_to_end and sequences: not in this build, which has no Vulkan "
            "backend; configure with BUFFERPOOL_WITH_VULKAN=ON)\n";
-  report.json["not_built"] = Json::array({"vulkan", "end_to_end"});
+  report.json["not_built"] = Json::array({"vulkan", "end_to_end", "sequences"});
 #endif
   for (const Section& section : sections) {
     if (options.runs(section.name)) {
@@ -71,7 +72,7 @@ Report run_all(const BenchOptions& options, std::ostream& table) {
     }
   }
 
-  table << "\nTargets (issues 4 and 8):\n";
+  table << "\nTargets (issues 4, 8 and 12):\n";
   Json targets = Json::array();
   for (const Target& target : report.targets) {
     table << "  " << (target.pass ? "PASS" : "MISS") << "  " << target.name << ": "

@@ -21,7 +21,7 @@ struct BenchOptions {
   /// (each allocator preloaded into its own process).
   std::string self_path;
   /// Sections to skip, by name ("workloads", "host", "threads",
-  /// "bookkeeping", "vulkan", "end_to_end", "traces").
+  /// "bookkeeping", "vulkan", "end_to_end", "sequences", "traces").
   std::vector<std::string> skip;
 
   [[nodiscard]] bool runs(const std::string& section) const;
@@ -56,6 +56,8 @@ void run_bookkeeping_section(const BenchOptions& options, Report& report);
 /// Built only with BUFFERPOOL_WITH_VULKAN (BUFFERPOOL_BENCH_WITH_VULKAN).
 void run_vulkan_allocation_section(const BenchOptions& options, Report& report);
 void run_end_to_end_section(const BenchOptions& options, Report& report);
+/// A step of 16 kernels, one submission each against one recorded Sequence.
+void run_sequence_section(const BenchOptions& options, Report& report);
 /// Replays the real model traces of bench/traces/ (or $BUFFERPOOL_TRACES_DIR).
 void run_trace_section(const BenchOptions& options, Report& report);
 

@@ -1,7 +1,9 @@
 // libFuzzer target: decodes the input into pool operations (gets of any size,
 // copies, moves, increments and decrements, scopes, clock and device time,
-// cleanup, clear, injected allocation and fill_zero faults, new configs with
-// their segment sizes, zero_on_reuse, eviction policy and backend bounds) and
+// cleanup, clear, injected allocation and fill_zero faults, streams (open,
+// requests for and releases to a stream, close with a device value), new
+// configs with their segment sizes, zero_on_reuse, eviction policy and
+// backend bounds) and
 // checks the pool against the reference model after each one: every metric,
 // every buffer's segment, offset and capacity, check_segments(), that no two
 // buffers overlap. Built with ASan + UBSan by scripts/fuzz.sh; a divergence

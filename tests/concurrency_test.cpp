@@ -84,6 +84,66 @@ TEST(Concurrency, HoldersNeverShareABuffer) {
   EXPECT_EQ(backend->live_allocations(), 0U);
 }
 
+// Threads each run streams of their own (opened, used, closed over and over)
+// while others take plain buffers: a buffer kept for a stream reaches no one
+// else, and nothing is lost when the streams close.
+TEST(Concurrency, StreamsKeepTheirBuffersFromOtherThreads) {
+  auto backend = std::make_shared<CountingBackend>(make_host_backend());
+  PoolConfig config;
+  config.max_pool_size = 16;
+  std::atomic<int> corrupted{0};
+  {
+    BufferPool pool(backend, config);
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        std::mt19937 random(t);
+        std::uint32_t next_pattern = (t + 16) << 24;
+        const bool streams = t % 2 == 0;
+        StreamId stream = streams ? pool.open_stream() : StreamId::none;
+        std::vector<Held> held;
+        for (int op = 0; op < kOperationsPerThread; ++op) {
+          const auto choice = random() % 16;
+          if (streams && choice == 0) {
+            for (auto& item : held) {
+              if (!holds_pattern(item.buffer, item.pattern)) ++corrupted;
+            }
+            held.clear();
+            pool.close_stream(stream);
+            stream = pool.open_stream();
+          } else if (held.size() < 8 && (held.empty() || choice % 2 == 0)) {
+            const std::size_t size = std::size_t{64} << (random() % 6);
+            Held item{pool.get_buffer(size, stream), ++next_pattern};
+            write_pattern(item.buffer, item.pattern);
+            held.push_back(std::move(item));
+          } else {
+            const std::size_t index = random() % held.size();
+            if (!holds_pattern(held[index].buffer, held[index].pattern)) ++corrupted;
+            pool.release_to_stream(held[index].buffer, stream);
+            held.erase(held.begin() + static_cast<std::ptrdiff_t>(index));
+          }
+        }
+        for (auto& item : held) {
+          if (!holds_pattern(item.buffer, item.pattern)) ++corrupted;
+        }
+        held.clear();
+        if (streams) pool.close_stream(stream);
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    const auto metrics = pool.metrics();
+    EXPECT_EQ(metrics.buffers_in_use, 0U);
+    EXPECT_EQ(metrics.buffers_kept_for_streams, 0U);
+    EXPECT_EQ(metrics.open_streams, 0U);
+    EXPECT_GT(metrics.stream_reuses, 0U);
+    EXPECT_EQ(metrics.current_bytes_allocated,
+              metrics.bytes_cached + metrics.bytes_free_in_segments);
+    EXPECT_EQ(pool.check_segments(), "");
+  }
+  EXPECT_EQ(corrupted.load(), 0);
+  EXPECT_EQ(backend->live_allocations(), 0U);
+}
+
 TEST(Concurrency, BuffersReleasedOnAnotherThreadAreReused) {
   auto backend = std::make_shared<CountingBackend>(make_host_backend());
   BufferPool pool(backend);

@@ -57,6 +57,7 @@ std::vector<std::pair<std::string, std::uint64_t>> top_level_counters(const Pool
       {"failed_allocations", metrics.failed_allocations},
       {"bytes_requested", metrics.bytes_requested},
       {"bytes_granted", metrics.bytes_granted},
+      {"stream_reuses", metrics.stream_reuses},
       {"current_bytes_allocated", metrics.current_bytes_allocated},
       {"peak_bytes_allocated", metrics.peak_bytes_allocated},
       {"bytes_in_use", metrics.bytes_in_use},
@@ -65,6 +66,9 @@ std::vector<std::pair<std::string, std::uint64_t>> top_level_counters(const Pool
       {"buffers_cached", metrics.buffers_cached},
       {"bytes_pending_gpu", metrics.bytes_pending_gpu},
       {"buffers_pending_gpu", metrics.buffers_pending_gpu},
+      {"bytes_kept_for_streams", metrics.bytes_kept_for_streams},
+      {"buffers_kept_for_streams", metrics.buffers_kept_for_streams},
+      {"open_streams", metrics.open_streams},
       {"segments", metrics.segments},
       {"empty_segments", metrics.empty_segments},
       {"bytes_free_in_segments", metrics.bytes_free_in_segments},
@@ -141,13 +145,14 @@ TEST(PoolMetrics, JsonKeepsEveryFieldDistinctExactAndEscaped) {
        {&metrics.hits, &metrics.hits_reused, &metrics.hits_carved, &metrics.misses,
         &metrics.allocations, &metrics.deallocations, &metrics.evictions, &metrics.expirations,
         &metrics.failed_allocations, &metrics.bytes_requested, &metrics.bytes_granted,
-        &metrics.recorded_events, &metrics.recording_waits}) {
+        &metrics.stream_reuses, &metrics.recorded_events, &metrics.recording_waits}) {
     *field = next++;
   }
   for (std::size_t* field :
        {&metrics.current_bytes_allocated, &metrics.peak_bytes_allocated, &metrics.bytes_in_use,
         &metrics.buffers_in_use, &metrics.bytes_cached, &metrics.buffers_cached,
-        &metrics.bytes_pending_gpu, &metrics.buffers_pending_gpu, &metrics.segments,
+        &metrics.bytes_pending_gpu, &metrics.buffers_pending_gpu, &metrics.bytes_kept_for_streams,
+        &metrics.buffers_kept_for_streams, &metrics.open_streams, &metrics.segments,
         &metrics.empty_segments, &metrics.bytes_free_in_segments,
         &metrics.largest_free_block_bytes}) {
     *field = static_cast<std::size_t>(next++);

@@ -81,9 +81,10 @@ int main(int argc, char** argv) {
   bench_command->add_option("--out", bench.out_dir,
                             "write DIR/bench.json, DIR/table.txt and PNG plots");
   bench_command
-      ->add_option("--skip", bench.skip,
-                   "leave out a section: workloads, host, vulkan, end_to_end, bookkeeping, "
-                   "threads, traces (repeatable)")
+      ->add_option(
+          "--skip", bench.skip,
+          "leave out a section: workloads, host, vulkan, end_to_end, sequences, bookkeeping, "
+          "threads, traces (repeatable)")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   bench_command->add_option("--seed", bench.seed, "seed of the generated workloads (default 42)");

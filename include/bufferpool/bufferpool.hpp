@@ -10,7 +10,7 @@
 // of their headers or libraries:
 //  - <bufferpool/manager.hpp>: ComputeManager and the types of its calls
 //    (manager_options.hpp, extent.hpp, buffer_list.hpp, push_constants.hpp,
-//    submission.hpp, performance_metrics.hpp, builtin_shaders.hpp,
+//    submission.hpp, sequence.hpp, performance_metrics.hpp, builtin_shaders.hpp,
 //    shader_compile_error.hpp), which it includes;
 //  - <bufferpool/vulkan.hpp>: the Vulkan backend and device choice;
 //  - <bufferpool/vulkan_buffer_range.hpp>: a buffer's VkBuffer, offset and
@@ -33,6 +33,7 @@
 #include <bufferpool/pool_events.hpp>
 #include <bufferpool/replay.hpp>
 #include <bufferpool/simulated_backend.hpp>
+#include <bufferpool/stream.hpp>
 #include <bufferpool/timeline.hpp>
 #include <bufferpool/trace.hpp>
 #include <bufferpool/tune.hpp>

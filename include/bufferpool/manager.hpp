@@ -5,7 +5,7 @@
 // calls take and return, each in its own header: ManagerOptions
 // (manager_options.hpp), Extent3D (extent.hpp), BufferList
 // (buffer_list.hpp), PushConstants (push_constants.hpp), Submission
-// (submission.hpp), PerformanceMetrics (performance_metrics.hpp), the
+// (submission.hpp), Sequence (sequence.hpp), PerformanceMetrics (performance_metrics.hpp), the
 // built-in kernels (builtin_shaders.hpp) and ShaderCompileError
 // (shader_compile_error.hpp).
 //
@@ -24,6 +24,7 @@
 #include <bufferpool/performance_metrics.hpp>
 #include <bufferpool/pool.hpp>
 #include <bufferpool/push_constants.hpp>
+#include <bufferpool/sequence.hpp>
 #include <bufferpool/shader_compile_error.hpp>
 #include <bufferpool/submission.hpp>
 #include <bufferpool/vulkan.hpp>
@@ -245,6 +246,13 @@ class ComputeManager {
 
   /// Blocks until all submitted work is done. Returns at once when it is.
   void wait_idle() const;
+
+  /// A new, empty Sequence: dispatches, uploads and copies recorded into
+  /// one command buffer and submitted together, with stream-ordered reuse of
+  /// the buffers that die inside it (see Sequence). Opens a stream of pool().
+  /// Throws BackendError on the host backend. Cheap: no Vulkan object is made
+  /// until its first submit().
+  [[nodiscard]] Sequence sequence();
 
   // --- Metrics ---------------------------------------------------------------
 

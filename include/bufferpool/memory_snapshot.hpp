@@ -15,8 +15,9 @@ enum class BlockState : std::uint8_t {
   live,
   /// Released and in the ready cache, reusable at once.
   idle,
-  /// Released while device work still uses it; reusable once the device
-  /// timeline passes that work.
+  /// Released while device work still uses it, reusable once the device
+  /// timeline passes that work; or kept for an open stream
+  /// (BufferPool::release_to_stream), reusable by others once it closes.
   pending,
   /// Segment space carved into no buffer.
   free,

@@ -45,10 +45,13 @@ struct PoolMetrics {
   std::uint64_t failed_allocations = 0;  ///< requests that ended in OutOfMemoryError
   std::uint64_t bytes_requested = 0;     ///< sum of sizes asked for
   std::uint64_t bytes_granted = 0;       ///< sum of capacities handed out
+  /// Hits of requests for a stream served by a buffer kept for that stream
+  /// (stream-ordered reuse); they count in hits and hits_reused too.
+  std::uint64_t stream_reuses = 0;
 
   // Now.
   /// Held from the backend: the segments' bytes, which are in use + pending
-  /// + idle + bytes_free_in_segments.
+  /// + kept for streams + idle + bytes_free_in_segments.
   std::size_t current_bytes_allocated = 0;
   std::size_t peak_bytes_allocated = 0;  ///< highest current_bytes_allocated since reset_peak()
   std::size_t bytes_in_use = 0;          ///< held by live handles
@@ -57,6 +60,11 @@ struct PoolMetrics {
   std::size_t buffers_cached = 0;
   std::size_t bytes_pending_gpu = 0;  ///< released, but device work still uses them
   std::size_t buffers_pending_gpu = 0;
+  /// Released to a stream that is still open (BufferPool::release_to_stream):
+  /// reusable by that stream's requests only.
+  std::size_t bytes_kept_for_streams = 0;
+  std::size_t buffers_kept_for_streams = 0;
+  std::size_t open_streams = 0;
   std::size_t segments = 0;        ///< backend allocations held
   std::size_t empty_segments = 0;  ///< segments nothing is carved from, kept for reuse
   /// Segment bytes not carved into any buffer: empty segments, and the gaps

@@ -9,6 +9,7 @@
 #include <bufferpool/memory_snapshot.hpp>
 #include <bufferpool/metrics.hpp>
 #include <bufferpool/pool_events.hpp>
+#include <bufferpool/stream.hpp>
 
 #include <cstddef>
 #include <filesystem>
@@ -92,6 +93,44 @@ class BufferPool {
   /// while they do. With observers (recording, timelines) each request is
   /// an event, which takes the observers' lock.
   [[nodiscard]] BufferRef get_buffer(std::size_t size_bytes);
+
+  // --- Streams (see StreamId) ------------------------------------------------
+
+  /// Opens a stream; returns its id, never StreamId::none. A lock and a map
+  /// insert.
+  [[nodiscard]] StreamId open_stream();
+
+  /// A request made for `stream`: served first by a buffer kept for the
+  /// stream (release_to_stream) that the request fills to within an eighth,
+  /// the most recently kept first (a hit, reused, also counted in
+  /// PoolMetrics::stream_reuses), otherwise as get_buffer(size_bytes). A
+  /// buffer reused so keeps the device timeline value of its last use (see
+  /// BufferRef::mark_used_until): its next user is ordered after that use by
+  /// the stream, and its release waits for both. StreamId::none: the same as
+  /// get_buffer(size_bytes). Throws UsageError for a stream that is not open,
+  /// and what get_buffer throws. Cost: the streams lock and a look at the
+  /// stream's eight newest kept buffers, then a hit or get_buffer's path.
+  [[nodiscard]] BufferRef get_buffer(std::size_t size_bytes, StreamId stream);
+
+  /// Drops `buffer`'s reference and leaves it empty, as reset() does; when it
+  /// was the last reference, the buffer is kept for `stream`: no request
+  /// other than get_buffer(..., stream) takes it, and it is not freed, until
+  /// close_stream(stream) releases it as reset() would have. StreamId::none,
+  /// or an empty handle: the same as reset(). Throws UsageError, leaving the
+  /// handle as it was, for a stream that is not open or a buffer of another
+  /// pool. Cost: one atomic decrement; for the last reference, the calling
+  /// thread's shard lock and the streams lock.
+  void release_to_stream(BufferRef& buffer, StreamId stream);
+
+  /// Closes `stream`: every buffer kept for it is marked as used by device
+  /// work until `used_until_timeline` (see BufferRef::mark_used_until; the
+  /// stream's last submission, whose work may have used a buffer after its
+  /// handles were gone) and released as reset() releases a buffer: pending
+  /// while device work marked on it runs, else idle; oldest first. Later
+  /// requests and releases naming the stream throw UsageError. Does nothing
+  /// for a stream not open. Cost: a release per kept buffer; never waits for
+  /// the device.
+  void close_stream(StreamId stream, std::uint64_t used_until_timeline = 0) noexcept;
 
   /// Frees idle buffers past their TTL now, and segments unused for a TTL;
   /// returns how many buffers. Holds every shard's lock at once while it

@@ -6,6 +6,7 @@
 
 #include <bufferpool/errors.hpp>
 #include <bufferpool/manager.hpp>
+#include <bufferpool/sequence.hpp>
 #include <bufferpool/vulkan.hpp>
 
 #include <pybind11/numpy.h>
@@ -16,6 +17,7 @@
 
 #include <array>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <utility>
@@ -143,9 +145,11 @@ struct Dispatch {
   PushConstants push_constants;
 };
 
+/// `call` names the Python method in the message for a wrong set of sizes.
 Dispatch dispatch_from(std::string pipeline, const py::handle& inputs, const py::handle& outputs,
                        const py::handle& thread_groups, const py::handle& threads_per_group,
-                       const py::handle& push_constants, const py::handle& total_threads) {
+                       const py::handle& push_constants, const py::handle& total_threads,
+                       const char* call = "execute_shader") {
   Dispatch dispatch{std::move(pipeline),
                     handles_from(inputs, "inputs"),
                     handles_from(outputs, "outputs"),
@@ -155,7 +159,7 @@ Dispatch dispatch_from(std::string pipeline, const py::handle& inputs, const py:
                     push_constants_from(push_constants)};
   if (dispatch.thread_groups.has_value() == dispatch.total_threads.has_value()) {
     throw InvalidArgumentError(
-        "bufferpool: execute_shader(\"" + dispatch.pipeline +
+        std::string("bufferpool: ") + call + "(\"" + dispatch.pipeline +
         "\") needs either thread_groups (groups of threads_per_group threads; the manager "
         "picks the group size when it is None) or total_threads (threads in all, in groups "
         "the manager picks), not " +
@@ -190,6 +194,53 @@ Submission run(ComputeManager& manager, const Dispatch& d, bool wait) {
     return {};
   }
   return manager.submit(d.pipeline, inputs, outputs, *d.thread_groups, d.push_constants);
+}
+
+/// A Sequence as Python holds it. `manager` (the Python ComputeManager)
+/// keeps the C++ manager alive for as long as the sequence is reachable.
+/// A Sequence is used by one thread at a time; calls release the GIL, so
+/// `mutex` makes Python threads sharing one take turns. It is only taken
+/// with the GIL released, and nothing under it takes the GIL.
+class PySequence {
+ public:
+  PySequence(py::object manager, Sequence sequence)
+      : manager_(std::move(manager)), sequence_(std::move(sequence)) {}
+
+  [[nodiscard]] const py::object& manager_object() const noexcept { return manager_; }
+  [[nodiscard]] const PyComputeManager& manager() const {
+    return manager_.cast<const PyComputeManager&>();
+  }
+  /// Runs `body(sequence)` without the GIL, alone on this sequence.
+  template <typename Body>
+  decltype(auto) locked(Body body) {
+    const py::gil_scoped_release unlocked;
+    const std::lock_guard lock(mutex_);
+    return body(sequence_);
+  }
+
+ private:
+  // Declared first, destroyed last: the sequence goes before its manager.
+  py::object manager_;
+  std::mutex mutex_;
+  Sequence sequence_;
+};
+
+/// Records `d` as ComputeManager::execute_shader / execute_shader_over
+/// would run it (run() above), group size chosen the same way.
+void record(const ComputeManager& manager, Sequence& sequence, const Dispatch& d) {
+  const BufferList inputs(d.inputs);
+  const BufferList outputs(d.outputs);
+  if (d.total_threads) {
+    sequence.record_over(d.pipeline, inputs, outputs, *d.total_threads, d.push_constants,
+                         d.threads_per_group);
+    return;
+  }
+  // execute_shader without threads_per_group picks it shaped like
+  // thread_groups; Sequence::record takes it explicitly, so ask the same.
+  const Extent3D size = d.threads_per_group
+                            ? *d.threads_per_group
+                            : manager.threads_per_group(d.pipeline, *d.thread_groups);
+  sequence.record(d.pipeline, inputs, outputs, *d.thread_groups, size, d.push_constants);
 }
 
 py::tuple extent_tuple(const Extent3D& extent) {
@@ -502,7 +553,123 @@ void bind_manager(py::module_& module) {
           "can_execute_shaders",
           [](const PyComputeManager& self) { return self.manager().can_execute_shaders(); })
       .def_property_readonly("validation_messages", &PyComputeManager::validation_messages,
-                             "Messages from the validation layer (validation=True).");
+                             "Messages from the validation layer (validation=True).")
+      .def(
+          "sequence",
+          [](const py::object& self) {
+            return std::make_unique<PySequence>(
+                self, self.cast<const PyComputeManager&>().manager().sequence());
+          },
+          "A new, empty Sequence: dispatches, uploads and copies recorded once into one "
+          "command buffer and submitted together, any number of times, with stream-ordered "
+          "reuse of the buffers that die inside it. Raises BackendError on the host backend.");
+
+  py::class_<PySequence>(
+      module, "Sequence",
+      "Work recorded into one command buffer, made by ComputeManager.sequence(): each "
+      "command runs after the ones recorded before it and sees their writes, and the whole "
+      "list costs one submission.\n\n"
+      "    seq = manager.sequence()\n"
+      "    hidden = seq.create_buffer(n * 4)\n"
+      "    seq.record('saxpy', [x, y], [hidden], total_threads=n, push_constants=p)\n"
+      "    out = seq.create_buffer(n * 4)\n"
+      "    seq.record('saxpy', [hidden, y], [out], total_threads=n, push_constants=p)\n"
+      "    seq.execute()   # one submission, waited for (without the GIL)\n\n"
+      "Commands are checked when recorded, as execute_shader checks them; the first "
+      "submit() fixes the sequence, and record*() then raise UsageError. A buffer from "
+      "create_buffer() that was recorded and has no other handle left may be handed out "
+      "again by a later create_buffer() of the same sequence. The sequence keeps its "
+      "manager alive, and holds every buffer it recorded until it goes. One thread at a "
+      "time uses a sequence (others wait their turn).")
+      .def(
+          "create_buffer",
+          [](PySequence& self, std::size_t size_bytes) {
+            BufferRef buffer =
+                self.locked([&](Sequence& sequence) { return sequence.create_buffer(size_bytes); });
+            return make_buffer(self.manager().buffer_type(), self.manager_object(),
+                               std::move(buffer));
+          },
+          py::arg("size"),
+          "A buffer of `size` bytes for this sequence: before the first submit(), possibly "
+          "the memory of one of this sequence's buffers that was recorded and whose other "
+          "handles are all gone (stream-ordered reuse), else one from the manager's pool. "
+          "Contents unspecified.")
+      .def(
+          "record",
+          [](PySequence& self, std::string pipeline, const py::handle& inputs,
+             const py::handle& outputs, const py::handle& thread_groups,
+             const py::handle& threads_per_group, const py::handle& push_constants,
+             const py::handle& total_threads) {
+            const Dispatch dispatch =
+                dispatch_from(std::move(pipeline), inputs, outputs, thread_groups,
+                              threads_per_group, push_constants, total_threads, "Sequence.record");
+            const ComputeManager& manager = self.manager().manager();
+            self.locked([&](Sequence& sequence) { record(manager, sequence, dispatch); });
+          },
+          py::arg("name"), py::arg("inputs"), py::arg("outputs"),
+          py::arg("thread_groups") = py::none(), py::arg("threads_per_group") = py::none(),
+          py::arg("push_constants") = py::none(), py::kw_only(),
+          py::arg("total_threads") = py::none(),
+          "Records pipeline `name` with the arguments ComputeManager.execute_shader takes "
+          "(thread_groups, with or without threads_per_group, or total_threads; "
+          "push_constants), checked as it checks them. Raises UsageError once submitted.")
+      .def(
+          "record_upload",
+          [](PySequence& self, const py::handle& buffer, const py::handle& data) {
+            const BufferRef handle = require_live(buffer_arg(buffer, "Sequence.record_upload()"),
+                                                  "Sequence.record_upload()");
+            const ContiguousBytes bytes(data, "Sequence.record_upload(buffer, data)");
+            self.locked([&](Sequence& sequence) {
+              sequence.record_upload<std::byte>(handle, bytes.bytes());
+            });
+          },
+          py::arg("buffer"), py::arg("data"),
+          "Records a copy of `data` (bytes, a numpy array, any buffer-protocol object) into "
+          "the start of `buffer`: the bytes are copied now, and from that copy into the "
+          "buffer at each submission. Raises InvalidArgumentError for empty data or data "
+          "larger than the buffer.")
+      .def(
+          "record_copy",
+          [](PySequence& self, const py::handle& source, const py::handle& destination,
+             std::size_t size_bytes) {
+            const BufferRef from = require_live(buffer_arg(source, "Sequence.record_copy()"),
+                                                "Sequence.record_copy()");
+            const BufferRef to = require_live(buffer_arg(destination, "Sequence.record_copy()"),
+                                              "Sequence.record_copy()");
+            self.locked([&](Sequence& sequence) { sequence.record_copy(from, to, size_bytes); });
+          },
+          py::arg("source"), py::arg("destination"), py::arg("size_bytes"),
+          "Records a copy of the first `size_bytes` of `source` to the start of "
+          "`destination`.")
+      .def(
+          "submit",
+          [](PySequence& self) {
+            return self.locked([](Sequence& sequence) { return sequence.submit(); });
+          },
+          "Submits the recorded commands and returns a Submission at once (recording the "
+          "command buffer the first time). May be called again before an earlier one is "
+          "done: the device runs them in order. Raises UsageError with nothing recorded.")
+      .def(
+          "execute",
+          [](PySequence& self) {
+            const Submission submission =
+                self.locked([](Sequence& sequence) { return sequence.submit(); });
+            const py::gil_scoped_release unlocked;
+            submission.wait();
+          },
+          "submit(), then waits for it (without the GIL).")
+      .def_property_readonly(
+          "command_count",
+          [](PySequence& self) {
+            return self.locked([](const Sequence& sequence) { return sequence.command_count(); });
+          },
+          "Commands recorded (dispatches, uploads and copies).")
+      .def_property_readonly(
+          "submitted",
+          [](PySequence& self) {
+            return self.locked([](const Sequence& sequence) { return sequence.submitted(); });
+          },
+          "Whether submit() was called: the sequence is then fixed.");
 }
 
 }  // namespace bufferpool::python

@@ -5,6 +5,7 @@
 #include "backends/vulkan/compute_program.hpp"
 #include "backends/vulkan/shader_module.hpp"
 #include "backends/vulkan/vulkan_backend.hpp"
+#include "manager/sequence_host.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -114,7 +115,7 @@ Extent3D::Extent3D(std::size_t size_x, std::size_t size_y, std::size_t size_z) {
   z = static_cast<std::uint32_t>(size_z);
 }
 
-struct ComputeManager::Impl {
+struct ComputeManager::Impl final : manager_detail::SequenceHost {
   std::shared_ptr<Backend> backend;
   std::shared_ptr<VulkanBackend> vulkan;           // null on host memory
   std::shared_ptr<VulkanBackend> staging_backend;  // only where buffers are not mapped
@@ -134,14 +135,82 @@ struct ComputeManager::Impl {
   std::atomic<std::uint64_t> shader_libraries{0};
   mutable std::atomic<std::uint64_t> wait_time_ns{0};
 
+  /// Sequences still alive, closed when the manager goes.
+  std::mutex sequences_mutex;
+  std::vector<std::weak_ptr<Sequence::State>> sequences;
+  /// Recordings of destroyed sequences whose last submission may still run.
+  std::mutex retired_mutex;
+  std::vector<manager_detail::RetiredRecording> retired;
+
   Impl() = default;
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
   Impl(Impl&&) = delete;
   Impl& operator=(Impl&&) = delete;
-  ~Impl() {
+  ~Impl() override {
     // Programs and slots may be in use by work still running.
     if (vulkan) vulkan->device()->wait_for_timeline(vulkan->device()->last_submitted());
+    // With the device idle, sequences still alive give their buffers and
+    // command buffers back now, while the pool and the device still exist.
+    const std::lock_guard lock(sequences_mutex);
+    for (const auto& weak : sequences) {
+      if (const auto state = weak.lock()) state->close(true);
+    }
+    const std::lock_guard retired_lock(retired_mutex);
+    retired.clear();
+  }
+
+  // --- SequenceHost ----------------------------------------------------------
+
+  BufferPool& device_pool() override { return *pool; }
+  BufferPool& upload_pool() override { return staging_pool ? *staging_pool : *pool; }
+  std::shared_ptr<vulkan_detail::VulkanDevice> device() override { return vulkan->device(); }
+  std::shared_ptr<const Backend> timeline_backend() override { return backend; }
+
+  void count_submission(std::size_t dispatch_count, std::size_t /*copies*/,
+                        std::size_t upload_bytes) override {
+    dispatches.fetch_add(dispatch_count, std::memory_order_relaxed);
+    bytes_uploaded.fetch_add(upload_bytes, std::memory_order_relaxed);
+  }
+
+  void retire(manager_detail::RetiredRecording recording) override {
+    const std::uint64_t completed = vulkan->device()->completed_timeline();
+    const std::lock_guard lock(retired_mutex);
+    std::erase_if(retired, [completed](const manager_detail::RetiredRecording& entry) {
+      return entry.last_submission <= completed;
+    });
+    if (recording.last_submission > completed) retired.push_back(std::move(recording));
+  }
+
+  void add_sequence(const std::shared_ptr<Sequence::State>& state) {
+    const std::lock_guard lock(sequences_mutex);
+    std::erase_if(sequences,
+                  [](const std::weak_ptr<Sequence::State>& weak) { return weak.expired(); });
+    sequences.push_back(state);
+  }
+
+  std::pair<Extent3D, Extent3D> groups_over(
+      const std::string& pipeline_name, const Extent3D& total_threads,
+      const std::optional<Extent3D>& threads_per_group) override {
+    const auto pipeline = find_pipeline(pipeline_name);
+    const Extent3D size = threads_per_group
+                              ? *threads_per_group
+                              : automatic_group_size(pipeline->interface, total_threads);
+    if (vulkan) check_group_size(*pipeline, size);
+    const Extent3D groups{groups_for(total_threads.x, size.x), groups_for(total_threads.y, size.y),
+                          groups_for(total_threads.z, size.z)};
+    return {size, groups};
+  }
+
+  vulkan_detail::CopyCommand prepare_copy(const BufferRef& source, const BufferRef& destination,
+                                          std::size_t bytes) override {
+    vulkan_detail::CopyCommand command;
+    command.source = resolve_either(source).buffer;
+    command.source_offset_bytes = source.offset_bytes();
+    command.destination = resolve_either(destination).buffer;
+    command.destination_offset_bytes = destination.offset_bytes();
+    command.size_bytes = bytes;
+    return command;
   }
 
   void wait_all() const {
@@ -244,10 +313,10 @@ struct ComputeManager::Impl {
     }
   }
 
-  std::uint64_t dispatch(const std::string& pipeline_name, const BufferList& inputs,
-                         const BufferList& outputs, const Extent3D& groups,
-                         const std::optional<Extent3D>& requested_size,
-                         const PushConstants& push_constants) {
+  vulkan_detail::SequenceCommand prepare_dispatch(
+      const std::string& pipeline_name, const BufferList& inputs, const BufferList& outputs,
+      const Extent3D& groups, const std::optional<Extent3D>& requested_size,
+      const PushConstants& push_constants, std::shared_ptr<const void>& keep_alive) override {
     const auto pipeline = find_pipeline(pipeline_name);
     if (!vulkan)
       throw BackendError("bufferpool: running shader \"" + pipeline_name + "\"" + kNeedsVulkan);
@@ -306,12 +375,31 @@ struct ComputeManager::Impl {
       }
     }
 
-    vulkan_detail::DispatchCommand command;
+    vulkan_detail::SequenceCommand command;
     command.program = pipeline->program.get();
     command.pipeline = pipeline->program->pipeline_for({size.x, size.y, size.z});
-    command.buffers = {bound.data(), buffer_count};
-    command.push_constants = push_constants.bytes();
+    command.buffers.assign(bound.begin(),
+                           bound.begin() + static_cast<std::ptrdiff_t>(buffer_count));
+    const auto push = push_constants.bytes();
+    command.push_constants.assign(push.begin(), push.end());
     command.group_count = {groups.x, groups.y, groups.z};
+    keep_alive = pipeline;
+    return command;
+  }
+
+  std::uint64_t dispatch(const std::string& pipeline_name, const BufferList& inputs,
+                         const BufferList& outputs, const Extent3D& groups,
+                         const std::optional<Extent3D>& requested_size,
+                         const PushConstants& push_constants) {
+    std::shared_ptr<const void> pipeline;
+    const auto prepared = prepare_dispatch(pipeline_name, inputs, outputs, groups, requested_size,
+                                           push_constants, pipeline);
+    vulkan_detail::DispatchCommand command;
+    command.program = prepared.program;
+    command.pipeline = prepared.pipeline;
+    command.buffers = prepared.buffers;
+    command.push_constants = prepared.push_constants;
+    command.group_count = prepared.group_count;
     const std::uint64_t value = ring->submit(command);
     dispatches.fetch_add(1, std::memory_order_relaxed);
     mark_used(inputs, value);
@@ -372,13 +460,7 @@ struct ComputeManager::Impl {
   // Copies the first `bytes` of one buffer to the first `bytes` of another:
   // each end is its segment's VkBuffer at the buffer's offset.
   std::uint64_t copy(const BufferRef& source, const BufferRef& destination, std::size_t bytes) {
-    vulkan_detail::CopyCommand command;
-    command.source = resolve_either(source).buffer;
-    command.source_offset_bytes = source.offset_bytes();
-    command.destination = resolve_either(destination).buffer;
-    command.destination_offset_bytes = destination.offset_bytes();
-    command.size_bytes = bytes;
-    const std::uint64_t value = ring->submit(command);
+    const std::uint64_t value = ring->submit(prepare_copy(source, destination, bytes));
     staging_copies.fetch_add(1, std::memory_order_relaxed);
     BufferRef(source).mark_used_until(value);
     BufferRef(destination).mark_used_until(value);
@@ -648,13 +730,7 @@ Submission ComputeManager::submit_over(const std::string& pipeline_name, BufferL
                                        BufferList outputs, Extent3D total_threads,
                                        const PushConstants& push_constants,
                                        std::optional<Extent3D> threads_per_group) {
-  const auto pipeline = impl_->find_pipeline(pipeline_name);
-  const Extent3D size = threads_per_group
-                            ? *threads_per_group
-                            : impl_->automatic_group_size(pipeline->interface, total_threads);
-  if (impl_->vulkan) impl_->check_group_size(*pipeline, size);
-  const Extent3D groups{groups_for(total_threads.x, size.x), groups_for(total_threads.y, size.y),
-                        groups_for(total_threads.z, size.z)};
+  const auto [size, groups] = impl_->groups_over(pipeline_name, total_threads, threads_per_group);
   return submit(pipeline_name, inputs, outputs, groups, size, push_constants);
 }
 
@@ -696,6 +772,17 @@ void ComputeManager::execute_shader_over(const std::string& pipeline_name, Buffe
 }
 
 void ComputeManager::wait_idle() const { impl_->wait_all(); }
+
+Sequence ComputeManager::sequence() {
+  Impl& impl = *impl_;
+  if (!impl.vulkan)
+    throw BackendError(std::string("bufferpool: ComputeManager::sequence()") + kNeedsVulkan);
+  auto state = std::make_shared<Sequence::State>();
+  state->host = &impl;
+  state->stream = impl.pool->open_stream();
+  impl.add_sequence(state);
+  return Sequence(std::move(state));
+}
 
 PerformanceMetrics ComputeManager::get_performance_metrics() const {
   const Impl& impl = *impl_;

@@ -50,21 +50,9 @@ std::size_t round_up(std::size_t bytes, std::size_t multiple) noexcept {
   return (bytes + multiple - 1) / multiple * multiple;
 }
 
-/// An idle buffer serves a request that leaves at most an eighth of it
-/// unused (past the rounding every request gets), so that reuse costs no more
-/// memory than a fresh carve would.
-BUFFERPOOL_HOT bool reusable_for(std::size_t capacity_bytes, std::size_t size_bytes,
-                                 std::size_t granule_bytes) noexcept {
-  const std::size_t most = size_bytes + size_bytes / 8 + granule_bytes - 1;
-  return capacity_bytes >= size_bytes && capacity_bytes <= most;
-}
-
 /// For free_empty_segments(): no bound on how many, and every empty segment.
 constexpr std::size_t kAll = std::numeric_limits<std::size_t>::max();
 constexpr auto any_segment = [](const Segment& /*segment*/) { return true; };
-
-/// Idle buffers of a class looked at, newest first, before going to the segments.
-constexpr unsigned kReuseCandidates = 8;
 
 /// Priorities are fixed point: 1/capacity is 2^36 / capacity units.
 constexpr std::uint64_t kPriorityOne = std::uint64_t{1} << 36;
@@ -223,6 +211,9 @@ void PoolCore::close(std::unique_ptr<PoolCore> core) noexcept {
     core->pending_buffers_.store(0, std::memory_order_relaxed);
     core->pending_bytes_.store(0, std::memory_order_relaxed);
   }
+  // Streams left open: their kept buffers go back like pending ones, after
+  // the device work marked on them.
+  core->take_every_kept(pending);
   core->give_back_idle(idle);
   const auto now = to_stamp(core->read_clock());
   while (Block* block = pending.pop_front()) {
@@ -772,11 +763,13 @@ std::size_t PoolCore::free_empty_segments(std::size_t most, Predicate frees) noe
   return freed;
 }
 
-void PoolCore::release(Block* block) noexcept {
+void PoolCore::release(Block* block) noexcept { release_block(block, true); }
+
+BUFFERPOOL_HOT void PoolCore::release_block(Block* block, bool announce) noexcept {
   const std::uint64_t device_use = block->stamp.load(std::memory_order_relaxed);
   const bool device_busy = device_use != 0 && !timeline_reached(device_use);
   const std::size_t capacity_bytes = block->capacity_bytes();
-  if (observers_.active()) [[unlikely]] {
+  if (announce && observers_.active()) [[unlikely]] {
     emit_block_event(PoolEventKind::free, *block, device_busy);
   }
   std::chrono::nanoseconds now{0};
@@ -870,6 +863,19 @@ void PoolCore::release(Block* block) noexcept {
       break;
   }
 }
+
+// Out-of-line doors to the inlined hit-path helpers, for pool_streams.cpp.
+unsigned PoolCore::checked_class_index(std::size_t size_bytes) const {
+  return validated_class_index(size_bytes);
+}
+Shard& PoolCore::calling_thread_shard() noexcept { return this_thread_shard(); }
+void PoolCore::count_stream_reuse(unsigned class_index, std::size_t size_bytes,
+                                  std::size_t capacity_bytes) noexcept {
+  Shard& shard = this_thread_shard();
+  const std::lock_guard lock(shard.lock);
+  count_handout(shard, class_index, size_bytes, capacity_bytes, Source::reused);
+}
+void PoolCore::release_unannounced(Block* block) noexcept { release_block(block, false); }
 
 bool PoolCore::over_caps(std::size_t idle_buffers, std::size_t idle_bytes) const noexcept {
   return idle_buffers > config_.max_pool_size ||
@@ -1195,6 +1201,13 @@ PoolMetrics PoolCore::metrics() const {
   result.bytes_in_use = to_size(bytes_in_use);
   result.buffers_pending_gpu = pending_buffers_.load(std::memory_order_relaxed);
   result.bytes_pending_gpu = pending_bytes_.load(std::memory_order_relaxed);
+  result.buffers_kept_for_streams = kept_buffers_.load(std::memory_order_relaxed);
+  result.bytes_kept_for_streams = kept_bytes_.load(std::memory_order_relaxed);
+  result.stream_reuses = stream_reuses_.load(std::memory_order_relaxed);
+  {
+    const std::lock_guard lock(streams_mutex_);
+    result.open_streams = streams_.size();
+  }
   {
     const std::lock_guard lock(heap_mutex_);
     const SegmentHeapStats heap = heap_.stats();
@@ -1260,6 +1273,16 @@ BufferPool::BufferPool(std::shared_ptr<Backend> backend, PoolConfig config)
 BufferPool::~BufferPool() { detail::PoolCore::close(std::move(core_)); }
 
 BufferRef BufferPool::get_buffer(std::size_t size_bytes) { return core_->get(size_bytes); }
+StreamId BufferPool::open_stream() { return core_->open_stream(); }
+BufferRef BufferPool::get_buffer(std::size_t size_bytes, StreamId stream) {
+  return core_->get_for_stream(size_bytes, stream);
+}
+void BufferPool::release_to_stream(BufferRef& buffer, StreamId stream) {
+  core_->release_to_stream(buffer, stream);
+}
+void BufferPool::close_stream(StreamId stream, std::uint64_t used_until_timeline) noexcept {
+  core_->close_stream(stream, used_until_timeline);
+}
 std::size_t BufferPool::cleanup() { return core_->cleanup(); }
 std::size_t BufferPool::clear() { return core_->clear(); }
 PoolMetrics BufferPool::metrics() const { return core_->metrics(); }

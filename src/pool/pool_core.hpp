@@ -26,6 +26,7 @@
 #include <bufferpool/memory_snapshot.hpp>
 #include <bufferpool/metrics.hpp>
 #include <bufferpool/pool_events.hpp>
+#include <bufferpool/stream.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -38,12 +39,25 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace bufferpool::detail {
 
 /// See PoolCore::stamp_releases.
 inline constexpr std::uint32_t kReleasesPerClockRead = 16;
+
+/// An idle buffer serves a request that leaves at most an eighth of it
+/// unused (past the rounding every request gets), so that reuse costs no more
+/// memory than a fresh carve would.
+[[gnu::always_inline]] inline bool reusable_for(std::size_t capacity_bytes, std::size_t size_bytes,
+                                                std::size_t granule_bytes) noexcept {
+  const std::size_t most = size_bytes + size_bytes / 8 + granule_bytes - 1;
+  return capacity_bytes >= size_bytes && capacity_bytes <= most;
+}
+
+/// Idle buffers of a class looked at, newest first, before going to the segments.
+inline constexpr unsigned kReuseCandidates = 8;
 
 /// Counters of one size class in one shard, written under the shard's lock.
 struct ClassCounters {
@@ -128,6 +142,14 @@ class PoolCore {
   BufferRef get(std::size_t size_bytes);
   /// Called when a buffer's last reference goes.
   void release(Block* block) noexcept;
+  /// release(), telling observers of the release only when `announce` (a
+  /// buffer kept for a stream was announced when it was kept).
+  void release_block(Block* block, bool announce) noexcept;
+
+  StreamId open_stream();
+  BufferRef get_for_stream(std::size_t size_bytes, StreamId stream);
+  void release_to_stream(BufferRef& buffer, StreamId stream);
+  void close_stream(StreamId stream, std::uint64_t used_until_timeline) noexcept;
 
   std::size_t cleanup();
   std::size_t clear() noexcept;
@@ -290,6 +312,17 @@ class PoolCore {
   /// Asks the backend how far its timeline has got; returns the highest value known.
   std::uint64_t refresh_completed_timeline() const noexcept;
   void reclaim_completed() noexcept;
+  /// A buffer whose last reference went by release_to_stream(): kept for the
+  /// stream when it is still open, released as usual otherwise.
+  void keep_for_stream(Block* block, StreamId stream) noexcept;
+  // Out-of-line versions of hit-path helpers that pool.cpp inlines.
+  [[nodiscard]] unsigned checked_class_index(std::size_t size_bytes) const;
+  [[nodiscard]] Shard& calling_thread_shard() noexcept;
+  void count_stream_reuse(unsigned class_index, std::size_t size_bytes,
+                          std::size_t capacity_bytes) noexcept;
+  void release_unannounced(Block* block) noexcept;
+  /// Takes every kept block of every stream, for close().
+  void take_every_kept(BlockList& leaving) noexcept;
 
   static PoolConfig validated(PoolConfig config);
   void note_allocated() noexcept;
@@ -363,6 +396,16 @@ class PoolCore {
   /// Next synthetic segment address, for segments without a host pointer;
   /// under heap_mutex_.
   std::uint64_t next_synthetic_address_ = std::uint64_t{1} << 44;
+
+  /// Blocks released to each open stream (release_to_stream), newest last.
+  /// Taken alone, or inside one shard lock (keep_for_stream) or every shard
+  /// lock (visit_blocks), never the other way round.
+  mutable std::mutex streams_mutex_;
+  std::unordered_map<std::uint64_t, BlockList> streams_;
+  std::uint64_t next_stream_id_ = 1;
+  std::atomic<std::size_t> kept_buffers_{0};
+  std::atomic<std::size_t> kept_bytes_{0};
+  std::atomic<std::uint64_t> stream_reuses_{0};
 
   mutable std::mutex scopes_mutex_;
   std::map<std::string, ScopeMetrics, std::less<>> scopes_;

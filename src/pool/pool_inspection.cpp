@@ -67,8 +67,18 @@ void PoolCore::visit_blocks(Visitor&& visit) const {
       }
     }
   }
-  const std::lock_guard pending_lock(pending_lock_);
   std::unordered_set<const Block*> pending;
+  {
+    // Kept for a stream: released, and reusable by others only later, as a
+    // pending buffer is.
+    const std::lock_guard streams_lock(streams_mutex_);
+    for (const auto& [id, kept] : streams_) {
+      for (const Block* block = kept.front(); block != nullptr; block = block->next) {
+        pending.insert(block);
+      }
+    }
+  }
+  const std::lock_guard pending_lock(pending_lock_);
   for (const Block* block = pending_.front(); block != nullptr; block = block->next) {
     pending.insert(block);
   }

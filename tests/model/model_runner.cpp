@@ -20,6 +20,8 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr std::size_t kSlots = 12;
+/// Stream ids the runner remembers (what open_stream() returned, of any pool).
+constexpr std::size_t kStreamSlots = 4;
 constexpr std::size_t kMaxScopes = 4;
 constexpr std::size_t kPatternHead = 256;
 constexpr std::size_t kPatternTail = 64;
@@ -31,7 +33,13 @@ enum class Opcode : std::uint8_t {
   copy = 5,
   move,
   reset,
-  increment = 9,
+  /// Opcode 8 was a second reset: it became the stream operations, chosen by
+  /// the opcode byte's high part (byte / 24 % 4), so that inputs written
+  /// before streams existed decode as before everywhere else. Its release
+  /// mostly names a stream slot, which those inputs never fill: StreamId::none,
+  /// the reset they had (see stream_operation()).
+  stream,
+  increment,
   decrement,
   write,
   scope_push,
@@ -52,7 +60,6 @@ enum class Opcode : std::uint8_t {
 Opcode opcode_of(std::uint8_t byte) {
   const auto value = static_cast<std::uint8_t>(byte % static_cast<std::uint8_t>(Opcode::count));
   if (value < static_cast<std::uint8_t>(Opcode::copy)) return Opcode::get;
-  if (value == static_cast<std::uint8_t>(Opcode::reset) + 1) return Opcode::reset;
   return static_cast<Opcode>(value);
 }
 
@@ -226,6 +233,7 @@ std::string describe_metrics_difference(const PoolMetrics& expected, const PoolM
   field("failed_allocations", expected.failed_allocations, actual.failed_allocations);
   field("bytes_requested", expected.bytes_requested, actual.bytes_requested);
   field("bytes_granted", expected.bytes_granted, actual.bytes_granted);
+  field("stream_reuses", expected.stream_reuses, actual.stream_reuses);
   field("current_bytes_allocated", expected.current_bytes_allocated,
         actual.current_bytes_allocated);
   field("peak_bytes_allocated", expected.peak_bytes_allocated, actual.peak_bytes_allocated);
@@ -235,6 +243,10 @@ std::string describe_metrics_difference(const PoolMetrics& expected, const PoolM
   field("buffers_cached", expected.buffers_cached, actual.buffers_cached);
   field("bytes_pending_gpu", expected.bytes_pending_gpu, actual.bytes_pending_gpu);
   field("buffers_pending_gpu", expected.buffers_pending_gpu, actual.buffers_pending_gpu);
+  field("bytes_kept_for_streams", expected.bytes_kept_for_streams, actual.bytes_kept_for_streams);
+  field("buffers_kept_for_streams", expected.buffers_kept_for_streams,
+        actual.buffers_kept_for_streams);
+  field("open_streams", expected.open_streams, actual.open_streams);
   field("segments", expected.segments, actual.segments);
   field("empty_segments", expected.empty_segments, actual.empty_segments);
   field("bytes_free_in_segments", expected.bytes_free_in_segments, actual.bytes_free_in_segments);
@@ -270,10 +282,12 @@ std::string describe_metrics_difference(const PoolMetrics& expected, const PoolM
 /// the first that fails.
 std::string metrics_identity_problem(const PoolMetrics& m) {
   if (m.hits != m.hits_reused + m.hits_carved) return "hits != hits_reused + hits_carved";
-  if (m.current_bytes_allocated !=
-      m.bytes_in_use + m.bytes_pending_gpu + m.bytes_cached + m.bytes_free_in_segments) {
-    return "current_bytes_allocated != in use + pending + cached + free in segments";
+  if (m.current_bytes_allocated != m.bytes_in_use + m.bytes_pending_gpu + m.bytes_kept_for_streams +
+                                       m.bytes_cached + m.bytes_free_in_segments) {
+    return "current_bytes_allocated != in use + pending + kept for streams + cached + free in "
+           "segments";
   }
+  if (m.stream_reuses > m.hits_reused) return "more stream reuses than hits reused";
   if (m.empty_segments > m.segments) return "more empty segments than segments";
   if (m.largest_free_block_bytes > m.bytes_free_in_segments) {
     return "the largest free block is larger than all free bytes";
@@ -357,6 +371,9 @@ class Runner {
         if (const auto held = std::exchange(model_slots_[slot], std::nullopt)) {
           model_.drop_reference(*held);
         }
+        break;
+      case Opcode::stream:
+        stream_operation(op);
         break;
       case Opcode::increment:
         note("slot" + std::to_string(slot) + ".increment()");
@@ -482,11 +499,13 @@ class Runner {
     open_pool(bytes, false);
   }
 
-  void get(std::size_t target, std::size_t size, unsigned char pattern) {
+  /// `stream`: get_buffer(size, stream) (0 is StreamId::none), else get_buffer(size).
+  void get(std::size_t target, std::size_t size, unsigned char pattern,
+           std::optional<std::uint64_t> stream = std::nullopt) {
     ++stats_->requests;
-    const GetOutcome expected = model_.get(size);
+    const GetOutcome expected = stream ? model_.get_for_stream(size, *stream) : model_.get(size);
     try {
-      BufferRef got = pool_->get_buffer(size);
+      BufferRef got = stream ? pool_->get_buffer(size, StreamId{*stream}) : pool_->get_buffer(size);
       if (expected.kind != GetOutcome::Kind::buffer) {
         fail(std::string("expected ") + expected_error_name(expected) + ", got a buffer");
         return;
@@ -546,6 +565,11 @@ class Runner {
       if (expected.kind != GetOutcome::Kind::backend_error) {
         fail(std::string("unexpected BackendError: ") + error.what());
       }
+    } catch (const UsageError& error) {
+      ++stats_->usage_errors;
+      if (expected.kind != GetOutcome::Kind::usage_error) {
+        fail(std::string("unexpected UsageError: ") + error.what());
+      }
     } catch (const std::exception& error) {
       fail(std::string("unexpected exception: ") + error.what());
     }
@@ -559,6 +583,8 @@ class Runner {
         return "OutOfMemoryError";
       case GetOutcome::Kind::backend_error:
         return "BackendError (fill_zero)";
+      case GetOutcome::Kind::usage_error:
+        return "UsageError (a stream not open)";
       default:
         return "a buffer";
     }
@@ -575,6 +601,120 @@ class Runner {
       default:
         return "?";
     }
+  }
+
+  // ---- streams --------------------------------------------------------------
+
+  /// Opcode 8: byte / 24 % 4 picks the operation (0: release to a stream, so
+  /// that a byte of 8 stays a release; 1: get for a stream; 2: open; 3: close).
+  void stream_operation(const std::array<std::uint8_t, 4>& op) {
+    switch ((op[0] / 24U) % 4U) {
+      case 0: {
+        const std::size_t slot = op[1] % kSlots;
+        const std::uint64_t stream = decode_stream(op[2]);
+        note("release_to_stream(slot" + std::to_string(slot) + ", " + stream_name(stream) + ")");
+        release_to_stream(slot, stream);
+        break;
+      }
+      case 1: {
+        const std::size_t target = op[1] % kSlots;
+        const std::uint64_t stream = decode_stream(static_cast<std::uint8_t>(op[1] / kSlots));
+        const std::size_t size =
+            decode_stream_size(stream, op[2] % 8, op[3], static_cast<std::uint8_t>(op[2] / 8));
+        note("slot" + std::to_string(target) + " = get_buffer(" + std::to_string(size) + ", " +
+             stream_name(stream) + ")");
+        get(target, size, static_cast<unsigned char>(op[3] | 1U), stream);
+        break;
+      }
+      case 2: {
+        const std::size_t stream_slot = op[1] % kStreamSlots;
+        const std::uint64_t expected = model_.open_stream();
+        const auto opened = static_cast<std::uint64_t>(pool_->open_stream());
+        note("stream slot " + std::to_string(stream_slot) + " = open_stream() (" +
+             stream_name(opened) + ")");
+        expect_equal("open_stream()", expected, opened);
+        stream_slots_[stream_slot] = opened;
+        break;
+      }
+      default: {
+        const std::uint64_t stream = decode_stream(op[1]);
+        // Used until: nothing, work already done, or work still to come.
+        const std::uint64_t completed = model_.device_completed();
+        const std::array<std::uint64_t, 4> values{0, completed, completed + 1, completed + 2};
+        const std::uint64_t used_until = values[op[2] % values.size()];
+        note("close_stream(" + stream_name(stream) + ", used until " + std::to_string(used_until) +
+             ")");
+        model_.close_stream(stream, used_until);
+        pool_->close_stream(StreamId{stream}, used_until);
+        break;
+      }
+    }
+  }
+
+  static std::string stream_name(std::uint64_t stream) {
+    return stream == 0 ? std::string("StreamId::none") : "stream " + std::to_string(stream);
+  }
+
+  /// A stream id from a byte: % 6 is 0-3 a stream slot (StreamId::none while
+  /// nothing was opened into it; an id of an earlier pool stays), 4 a raw id
+  /// 1-4 (open, closed or never opened), 5 StreamId::none.
+  [[nodiscard]] std::uint64_t decode_stream(std::uint8_t byte) const {
+    switch (byte % 6) {
+      case 4:
+        return 1 + (byte / 6) % 4;
+      case 5:
+        return 0;
+      default:
+        return stream_slots_[byte % 6];
+    }
+  }
+
+  /// The size of a request for `stream` (op[2] % 8 the kind, op[3] then
+  /// op[2] / 8 its arguments): decode_size(), except that kind 7
+  /// (a size near a held buffer's) becomes a size at the edges of the reuse
+  /// rule for one of the stream's kept buffers, when it has any: `a` % 16 is
+  /// its place from the newest (past the 8 looked at, too), `a` / 16 the edge.
+  [[nodiscard]] std::size_t decode_stream_size(std::uint64_t stream, std::uint8_t kind,
+                                               std::uint8_t a, std::uint8_t b) const {
+    const auto kept = model_.kept_for(stream);
+    if (kind % 8 != 7 || kept.empty()) return decode_size(kind, a, b);
+    const std::size_t from_newest = std::min<std::size_t>(a % 16, kept.size() - 1);
+    const std::size_t capacity = model_.buffers()[kept[kept.size() - 1 - from_newest]].capacity;
+    // The smallest request the capacity still serves, size + size / 8 +
+    // granule - 1 >= capacity, by bisection (the left side grows with size).
+    std::size_t too_small = 0;  // serves nothing of this size or less
+    std::size_t smallest = capacity;
+    while (smallest - too_small > 1) {
+      const std::size_t middle = too_small + (smallest - too_small) / 2;
+      (middle + middle / 8 + PoolModel::kGranule - 1 >= capacity ? smallest : too_small) = middle;
+    }
+    const std::size_t edge = a / 16;
+    if (edge < 8) return capacity - std::min(edge, capacity - 1);   // fits
+    if (edge == 8) return capacity + 1;                             // too large
+    if (edge == 9) return smallest;                                 // just fits
+    if (edge == 10) return smallest > 1 ? smallest - 1 : smallest;  // too small
+    return smallest + (capacity - smallest) / 2;                    // fits
+  }
+
+  void release_to_stream(std::size_t slot, std::uint64_t stream) {
+    const StreamRelease expected = model_.release_to_stream(model_slots_[slot], stream);
+    try {
+      pool_->release_to_stream(slots_[slot], StreamId{stream});
+      if (expected == StreamRelease::usage_error) {
+        fail("release_to_stream: expected UsageError, nothing was thrown");
+        return;
+      }
+    } catch (const UsageError& error) {
+      ++stats_->usage_errors;
+      if (expected != StreamRelease::usage_error) {
+        fail(std::string("release_to_stream: unexpected UsageError: ") + error.what());
+      }
+      return;  // the handle stays as it was (check_slot() looks)
+    } catch (const std::exception& error) {
+      fail(std::string("release_to_stream: unexpected exception: ") + error.what());
+      return;
+    }
+    model_slots_[slot].reset();
   }
 
   void copy(std::size_t from, std::size_t to) {
@@ -1024,6 +1164,8 @@ class Runner {
   PoolModel model_;
   std::array<BufferRef, kSlots> slots_;
   std::array<std::optional<std::size_t>, kSlots> model_slots_;
+  /// Ids open_stream() returned; kept across pools, to name closed streams.
+  std::array<std::uint64_t, kStreamSlots> stream_slots_{};
   std::vector<std::unique_ptr<AutoReleaseScope>> scopes_;
   std::vector<std::vector<std::size_t>> model_scopes_;
   std::map<std::size_t, BufferRef> keepers_;  ///< one per buffer with increments out
@@ -1073,7 +1215,9 @@ std::string describe_format() {
          "interval, device size and max allocation, 4 segment sizes, 5 zero_on_reuse, "
          "size-aware eviction and the bound on live allocations); then 4 bytes per operation: "
          "opcode % 24 -> 0-4 get(slot from the opcode, size from the 3 arguments), 5 copy, "
-         "6 move, 7-8 reset, 9 increment, 10 decrement, 11 check and write the pattern, 12 open "
+         "6 move, 7 reset, 8 stream (opcode / 24 % 4: 0 release_to_stream, 1 get_buffer for a "
+         "stream, 2 open_stream, 3 close_stream with a used-until value), 9 increment, 10 "
+         "decrement, 11 check and write the pattern, 12 open "
          "scope, 13 add to scope, 14 close scope, 15 drain scope, 16 advance clock, 17 cleanup, "
          "18 clear, 19 mark_used_until, 20 complete device work, 21 fault injection (allocation "
          "or fill_zero), 22 reset_peak or capacity_for, 23 replace the pool with a new config "

@@ -14,6 +14,19 @@
 // operation takes 4 bytes (an opcode and three arguments; missing bytes read
 // as 0), except "replace the pool", which also takes the next 4 bytes as
 // config. See describe_format() for the opcode table.
+//
+// Streams came after the corpus: they took opcode 8, a second reset until
+// then, so that every other operation of an older input decodes as it did.
+// Opcode 8 picks open, get for, release to or close a stream by its byte's
+// high part; its release mostly names a stream slot, which older inputs never
+// fill: StreamId::none, the reset they had (the rest of their 8s became stream
+// operations or releases to streams never opened, UsageError). The corpus
+// kept reaching every path of the pool. Random bytes seldom reach a
+// stream reuse, so tests/model/corpus/stream-* are written by hand: by
+// stream_corpus() in model_replay_test.cpp, which checks that the files are
+// what it writes, and rewrites them when run with
+// BUFFERPOOL_WRITE_MODEL_CORPUS=1 (see StreamCorpusInputsAreCheckedIn). The
+// other corpus files come from scripts/fuzz.sh, named by their SHA-1.
 #pragma once
 
 #include "pool_model.hpp"

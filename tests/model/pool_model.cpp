@@ -62,6 +62,16 @@ ModelCoverage& ModelCoverage::operator+=(const ModelCoverage& other) {
   zero_fill_faults += other.zero_fill_faults;
   device_reclaims += other.device_reclaims;
   orphan_releases += other.orphan_releases;
+  stream_keeps += other.stream_keeps;
+  stream_shared_releases += other.stream_shared_releases;
+  stream_reuses += other.stream_reuses;
+  stream_reuses_busy += other.stream_reuses_busy;
+  stream_zero_waits += other.stream_zero_waits;
+  stream_lookups_missed += other.stream_lookups_missed;
+  stream_lookups_capped += other.stream_lookups_capped;
+  stream_closes_pending += other.stream_closes_pending;
+  stream_closes_released += other.stream_closes_released;
+  streams_left_open += other.streams_left_open;
   return *this;
 }
 
@@ -96,7 +106,17 @@ std::vector<std::pair<const char*, std::uint64_t>> ModelCoverage::fields() const
           {"zero_fills", zero_fills},
           {"zero_fill_faults", zero_fill_faults},
           {"device_reclaims", device_reclaims},
-          {"orphan_releases", orphan_releases}};
+          {"orphan_releases", orphan_releases},
+          {"stream_keeps", stream_keeps},
+          {"stream_shared_releases", stream_shared_releases},
+          {"stream_reuses", stream_reuses},
+          {"stream_reuses_busy", stream_reuses_busy},
+          {"stream_zero_waits", stream_zero_waits},
+          {"stream_lookups_missed", stream_lookups_missed},
+          {"stream_lookups_capped", stream_lookups_capped},
+          {"stream_closes_pending", stream_closes_pending},
+          {"stream_closes_released", stream_closes_released},
+          {"streams_left_open", streams_left_open}};
 }
 
 bool ModelConfig::valid() const {
@@ -140,7 +160,9 @@ void PoolModel::open_pool(const ModelConfig& config) {
   last_cleanup_ = now_;
   held_bytes_ = peak_bytes_ = 0;
   allocations_ = deallocations_ = evictions_ = expirations_ = failed_allocations_ = 0;
-  bytes_requested_ = bytes_granted_ = hits_carved_ = 0;
+  bytes_requested_ = bytes_granted_ = hits_carved_ = stream_reuses_ = 0;
+  streams_.clear();
+  next_stream_id_ = 1;
   class_hits_.assign(config_.size_classes.size() + 1, 0);
   class_misses_.assign(config_.size_classes.size() + 1, 0);
 }
@@ -157,6 +179,16 @@ void PoolModel::close_pool() {
     if (give_back(index, stamp_of(now_))) free_segment(buffers_[index].segment);
   }
   pending_.clear();
+  // Then the buffers kept for streams left open, the same way. (The pool takes
+  // the streams in no set order; the order changes nothing one can observe.)
+  for (const auto& [stream, kept] : streams_) {
+    for (const std::size_t index : kept) {
+      ++coverage_.streams_left_open;
+      complete_device_until(buffers_[index].device_use);
+      if (give_back(index, stamp_of(now_))) free_segment(buffers_[index].segment);
+    }
+  }
+  streams_.clear();
   for (std::size_t index = 0; index < segments_.size(); ++index) {
     if (current(segments_[index]) && segment_empty(segments_[index])) free_segment(index);
   }
@@ -558,7 +590,7 @@ GetOutcome PoolModel::get(std::size_t size_bytes) {
 }
 
 GetOutcome PoolModel::hand_out(std::size_t index, std::size_t size_bytes, unsigned size_class,
-                               GetOutcome::Source source, bool after_miss) {
+                               GetOutcome::Source source, bool after_miss, bool keeps_device_use) {
   // A buffer found on the slow path owes its shard one release that reads
   // the clock (at most kReleasesPerClockRead outstanding).
   if (after_miss && caching()) {
@@ -570,7 +602,7 @@ GetOutcome PoolModel::hand_out(std::size_t index, std::size_t size_bytes, unsign
   buffer.size_class = size_class;
   buffer.refs = 1;
   buffer.increments = 0;
-  buffer.device_use = 0;
+  if (!keeps_device_use) buffer.device_use = 0;
   ++(source == GetOutcome::Source::allocated ? class_misses_ : class_hits_)[size_class];
   switch (source) {
     case GetOutcome::Source::reused:
@@ -590,6 +622,11 @@ GetOutcome PoolModel::hand_out(std::size_t index, std::size_t size_bytes, unsign
   outcome.buffer = index;
   outcome.source = source;
   if (config_.zero_on_reuse) {
+    // A fill from the host waits for the device work that still uses it.
+    if (keeps_device_use && buffer.device_use > device_completed_) {
+      ++coverage_.stream_zero_waits;
+      complete_device_until(buffer.device_use);
+    }
     if (fill_fault_armed_) {
       // fill_zero throws; the handle already made gives the buffer back.
       fill_fault_armed_ = false;
@@ -605,6 +642,100 @@ GetOutcome PoolModel::hand_out(std::size_t index, std::size_t size_bytes, unsign
     ++coverage_.zero_fills;
   }
   return outcome;
+}
+
+// ---- streams -------------------------------------------------------------------
+
+std::uint64_t PoolModel::open_stream() {
+  const std::uint64_t stream = next_stream_id_++;
+  streams_.emplace(stream, std::vector<std::size_t>{});
+  return stream;
+}
+
+GetOutcome PoolModel::get_for_stream(std::size_t size_bytes, std::uint64_t stream) {
+  if (stream == 0) return get(size_bytes);
+  GetOutcome outcome;
+  // The size is checked before the stream.
+  if (!capacity_for(size_bytes)) {
+    outcome.kind = GetOutcome::Kind::invalid_argument;
+    return outcome;
+  }
+  const auto found = streams_.find(stream);
+  if (found == streams_.end()) {
+    outcome.kind = GetOutcome::Kind::usage_error;
+    return outcome;
+  }
+  // The stream's kept buffers, newest first, up to kReuseCandidates of them,
+  // whatever their class: the first that the request fills to within an
+  // eighth (the ready cache's rule).
+  std::vector<std::size_t>& kept = found->second;
+  const std::size_t most = size_bytes + size_bytes / 8 + kGranule - 1;
+  const auto fits = [this, size_bytes, most](std::size_t index) {
+    const std::size_t capacity = buffers_[index].capacity;
+    return capacity >= size_bytes && capacity <= most;
+  };
+  std::optional<std::size_t> taken;
+  std::size_t looked = 0;
+  for (std::size_t at = kept.size(); at > 0; --at, ++looked) {
+    if (looked == kReuseCandidates) {
+      if (std::any_of(kept.begin(), kept.begin() + static_cast<std::ptrdiff_t>(at), fits)) {
+        ++coverage_.stream_lookups_capped;
+      }
+      break;
+    }
+    if (fits(kept[at - 1])) {
+      taken = kept[at - 1];
+      kept.erase(kept.begin() + static_cast<std::ptrdiff_t>(at - 1));
+      break;
+    }
+  }
+  if (!taken) {
+    if (!kept.empty()) ++coverage_.stream_lookups_missed;
+    return get(size_bytes);
+  }
+  ++stream_reuses_;
+  ++coverage_.stream_reuses;
+  if (buffers_[*taken].device_use > device_completed_) ++coverage_.stream_reuses_busy;
+  return hand_out(*taken, size_bytes, class_for(size_bytes), GetOutcome::Source::reused, false,
+                  true);
+}
+
+StreamRelease PoolModel::release_to_stream(std::optional<std::size_t> index, std::uint64_t stream) {
+  if (!index) return StreamRelease::nothing;
+  ModelBuffer& buffer = buffers_[*index];
+  if (!current(buffer)) return StreamRelease::usage_error;  // a buffer of another pool
+  if (stream == 0) {
+    drop_reference(*index);
+    return StreamRelease::reset;
+  }
+  const auto found = streams_.find(stream);
+  if (found == streams_.end()) return StreamRelease::usage_error;
+  if (buffer.refs > 1) {
+    --buffer.refs;
+    ++coverage_.stream_shared_releases;
+    return StreamRelease::dropped;
+  }
+  // Not released: no clock reading, no caps, no eviction, the device value kept.
+  buffer.refs = 0;
+  buffer.state = BufferState::kept;
+  found->second.push_back(*index);
+  ++coverage_.stream_keeps;
+  return StreamRelease::kept;
+}
+
+void PoolModel::close_stream(std::uint64_t stream, std::uint64_t used_until_timeline) {
+  const auto found = streams_.find(stream);
+  if (found == streams_.end()) return;
+  const std::vector<std::size_t> kept = std::move(found->second);
+  streams_.erase(found);
+  for (const std::size_t index : kept) {
+    ModelBuffer& buffer = buffers_[index];
+    buffer.device_use = std::max(buffer.device_use, used_until_timeline);
+    buffer.state = BufferState::live;
+    ++(buffer.device_use > device_completed_ ? coverage_.stream_closes_pending
+                                             : coverage_.stream_closes_released);
+    release(index);
+  }
 }
 
 std::size_t PoolModel::in_use_bytes(std::size_t held) const {
@@ -913,6 +1044,10 @@ PoolMetrics PoolModel::expected_metrics() const {
         ++metrics.buffers_pending_gpu;
         metrics.bytes_pending_gpu += buffer.capacity;
         break;
+      case BufferState::kept:
+        ++metrics.buffers_kept_for_streams;
+        metrics.bytes_kept_for_streams += buffer.capacity;
+        break;
       case BufferState::returned:
         break;
     }
@@ -934,6 +1069,8 @@ PoolMetrics PoolModel::expected_metrics() const {
   metrics.failed_allocations = failed_allocations_;
   metrics.bytes_requested = bytes_requested_;
   metrics.bytes_granted = bytes_granted_;
+  metrics.stream_reuses = stream_reuses_;
+  metrics.open_streams = streams_.size();
   metrics.current_bytes_allocated = held_bytes_;
   metrics.peak_bytes_allocated = std::max(peak_bytes_, held_bytes_);
   return metrics;

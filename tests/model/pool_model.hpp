@@ -32,6 +32,16 @@
 //            48-bit ranks and their rebasing must not change any decision.
 //   cleanup: idle buffers past their TTL go back to their segments; empty
 //            segments unused for a TTL go back to the backend.
+//   streams: a release to an open stream that drops the last reference keeps
+//            the buffer for the stream (neither in use nor idle; no clock
+//            read, no caps, no eviction); a request for the stream first
+//            looks at its kept buffers, newest first, up to 8, with the ready
+//            cache's fit rule (any class): a hit, reused, that keeps the
+//            buffer's device-timeline value and owes no clock read; else an
+//            ordinary get. Closing raises each kept buffer's device value to
+//            the value given and releases them, oldest kept first, as an
+//            ordinary release; a pool destroyed with streams open gives their
+//            buffers back after their device work, like pending ones.
 //
 // It also models the backend stack the model tests use:
 // CountingBackend(FaultInjectingBackend(SimulatedBackend)): handles 1, 2, 3,
@@ -43,6 +53,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -112,6 +123,17 @@ struct ModelCoverage {
   std::uint64_t zero_fill_faults = 0;
   std::uint64_t device_reclaims = 0;  ///< pending buffers back after the device finished
   std::uint64_t orphan_releases = 0;  ///< buffers released after their pool was gone
+  // Streams.
+  std::uint64_t stream_keeps = 0;            ///< last references released to a stream: kept
+  std::uint64_t stream_shared_releases = 0;  ///< releases to a stream that were not the last
+  std::uint64_t stream_reuses = 0;           ///< stream requests served by a kept buffer
+  std::uint64_t stream_reuses_busy = 0;      ///< ... whose device work was still running
+  std::uint64_t stream_zero_waits = 0;       ///< ... which zero_on_reuse waited for first
+  std::uint64_t stream_lookups_missed = 0;   ///< kept buffers, none fits: an ordinary get
+  std::uint64_t stream_lookups_capped = 0;   ///< ... though one past the 8 newest would fit
+  std::uint64_t stream_closes_pending = 0;   ///< kept buffers a close left pending
+  std::uint64_t stream_closes_released = 0;  ///< ... that a close made idle (or freed)
+  std::uint64_t streams_left_open = 0;       ///< kept buffers given back by the pool's end
 
   ModelCoverage& operator+=(const ModelCoverage& other);
   /// "name value" pairs, one per field, for reports.
@@ -122,6 +144,7 @@ enum class BufferState {
   live,      ///< held by handles
   idle,      ///< in the ready cache
   pending,   ///< released while device work uses it
+  kept,      ///< released to an open stream: only that stream's requests take it
   returned,  ///< given back to its segment's free space (the record is history)
 };
 
@@ -166,6 +189,15 @@ struct ModelBuffer {
   bool host_visible = false;
 };
 
+/// What BufferPool::release_to_stream() is expected to do.
+enum class StreamRelease {
+  nothing,      ///< an empty handle
+  reset,        ///< StreamId::none: as BufferRef::reset()
+  dropped,      ///< not the last reference: dropped, the buffer stays live
+  kept,         ///< the last reference: the buffer is kept for the stream
+  usage_error,  ///< a stream not open, or a buffer of another pool: the handle stays
+};
+
 /// What a get() is expected to do.
 struct GetOutcome {
   enum class Kind {
@@ -175,6 +207,8 @@ struct GetOutcome {
     /// zero_on_reuse and the backend's fill_zero threw: BackendError, and the
     /// buffer (`buffer`) went straight back to the pool.
     backend_error,
+    /// A request for a stream that is not open: UsageError.
+    usage_error,
   } kind = Kind::buffer;
   enum class Source { none, reused, carved, allocated } source = Source::none;
   std::size_t buffer = 0;  ///< index into buffers(), for Kind::buffer and backend_error
@@ -199,6 +233,20 @@ class PoolModel {
   /// The capacity get() would give, or nullopt when it would throw
   /// InvalidArgumentError.
   [[nodiscard]] std::optional<std::size_t> capacity_for(std::size_t size_bytes) const;
+
+  // Streams: ids 1, 2, 3, ... per pool, in opening order; 0 is StreamId::none.
+  [[nodiscard]] std::uint64_t open_stream();
+  [[nodiscard]] bool stream_open(std::uint64_t stream) const { return streams_.contains(stream); }
+  /// The buffers kept for an open stream, oldest kept first; empty otherwise.
+  [[nodiscard]] std::vector<std::size_t> kept_for(std::uint64_t stream) const {
+    const auto found = streams_.find(stream);
+    return found == streams_.end() ? std::vector<std::size_t>{} : found->second;
+  }
+  /// get_buffer(size_bytes, stream).
+  [[nodiscard]] GetOutcome get_for_stream(std::size_t size_bytes, std::uint64_t stream);
+  /// release_to_stream() of a handle holding `buffer` (nullopt: an empty one).
+  StreamRelease release_to_stream(std::optional<std::size_t> buffer, std::uint64_t stream);
+  void close_stream(std::uint64_t stream, std::uint64_t used_until_timeline);
 
   void add_reference(std::size_t buffer);
   void drop_reference(std::size_t buffer);
@@ -303,8 +351,10 @@ class PoolModel {
   [[nodiscard]] std::size_t heap_free_bytes() const;
 
   // Requests.
+  /// `keeps_device_use`: a stream reuse, which keeps the buffer's device
+  /// value (and so may have to wait for it before zeroing).
   GetOutcome hand_out(std::size_t buffer, std::size_t size_bytes, unsigned size_class,
-                      GetOutcome::Source source, bool after_miss);
+                      GetOutcome::Source source, bool after_miss, bool keeps_device_use = false);
   [[nodiscard]] std::optional<std::size_t> allocate_segment(std::size_t capacity, bool exact,
                                                             OutOfMemory& failure);
   [[nodiscard]] bool reserve_segment_bytes(std::size_t& segment_bytes, std::size_t capacity,
@@ -327,6 +377,9 @@ class PoolModel {
   std::vector<FreeBlock> free_;
   std::vector<ModelBuffer> buffers_;
   std::vector<std::size_t> pending_;  ///< current pool's pending buffers, in release order
+  /// The current pool's open streams: their kept buffers, oldest kept first.
+  std::map<std::uint64_t, std::vector<std::size_t>> streams_;
+  std::uint64_t next_stream_id_ = 1;
   std::uint64_t next_entered_ = 0;
   std::uint64_t next_emptied_ = 0;
   std::uint64_t next_list_order_ = 0;
@@ -362,6 +415,7 @@ class PoolModel {
   std::uint64_t bytes_requested_ = 0;
   std::uint64_t bytes_granted_ = 0;
   std::uint64_t hits_carved_ = 0;
+  std::uint64_t stream_reuses_ = 0;
   std::vector<std::uint64_t> class_hits_;
   std::vector<std::uint64_t> class_misses_;
 

@@ -7,7 +7,6 @@
 #include <limits>
 
 namespace bufferpool::vulkan_detail {
-namespace {
 
 // Each submission is ordered after everything submitted before it: the queue
 // runs submissions in order but without a memory dependency of its own.
@@ -34,7 +33,59 @@ void barrier_to_host(VkCommandBuffer command_buffer) {
                        VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &barrier, 0, nullptr, 0, nullptr);
 }
 
-}  // namespace
+void write_descriptors(VkDevice device, VkDescriptorSet set, std::span<const BoundBuffer> buffers) {
+  std::array<VkDescriptorBufferInfo, ComputeProgram::kMaxBindings> infos{};
+  std::array<VkWriteDescriptorSet, ComputeProgram::kMaxBindings> writes{};
+  for (std::size_t index = 0; index < buffers.size(); ++index) {
+    infos[index].buffer = buffers[index].buffer;
+    infos[index].offset = buffers[index].offset_bytes;
+    infos[index].range = buffers[index].range_bytes;
+    writes[index].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
+    writes[index].dstSet = set;
+    writes[index].dstBinding = static_cast<std::uint32_t>(index);
+    writes[index].descriptorCount = 1;
+    writes[index].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+    writes[index].pBufferInfo = &infos[index];
+  }
+  vkUpdateDescriptorSets(device, static_cast<std::uint32_t>(buffers.size()), writes.data(), 0,
+                         nullptr);
+}
+
+void record_dispatch(VkCommandBuffer command_buffer, VkDescriptorSet set,
+                     const DispatchCommand& dispatch, VkQueryPool query_pool,
+                     std::uint32_t first_query) {
+  vkCmdBindPipeline(command_buffer, VK_PIPELINE_BIND_POINT_COMPUTE, dispatch.pipeline);
+  if (set != VK_NULL_HANDLE) {
+    vkCmdBindDescriptorSets(command_buffer, VK_PIPELINE_BIND_POINT_COMPUTE,
+                            dispatch.program->layout(), 0, 1, &set, 0, nullptr);
+  }
+  // The whole range is pushed, zero-padded, so a kernel never reads
+  // constants that were not set.
+  std::array<std::byte, ComputeProgram::kPushConstantBytes> push{};
+  if (!dispatch.push_constants.empty()) {  // an empty span may hold a null pointer
+    std::memcpy(push.data(), dispatch.push_constants.data(),
+                std::min(push.size(), dispatch.push_constants.size()));
+  }
+  vkCmdPushConstants(command_buffer, dispatch.program->layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0,
+                     ComputeProgram::kPushConstantBytes, push.data());
+  if (query_pool != VK_NULL_HANDLE) {
+    vkCmdWriteTimestamp(command_buffer, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, query_pool, first_query);
+  }
+  vkCmdDispatch(command_buffer, dispatch.group_count[0], dispatch.group_count[1],
+                dispatch.group_count[2]);
+  if (query_pool != VK_NULL_HANDLE) {
+    vkCmdWriteTimestamp(command_buffer, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, query_pool,
+                        first_query + 1);
+  }
+}
+
+void record_copy(VkCommandBuffer command_buffer, const CopyCommand& copy) {
+  VkBufferCopy region{};
+  region.srcOffset = copy.source_offset_bytes;
+  region.dstOffset = copy.destination_offset_bytes;
+  region.size = copy.size_bytes;
+  vkCmdCopyBuffer(command_buffer, copy.source, copy.destination, 1, &region);
+}
 
 CommandRing::CommandRing(std::shared_ptr<VulkanDevice> device) : device_(std::move(device)) {
   if (device_->timestamp_period_ns() > 0.0) {
@@ -175,49 +226,14 @@ std::uint64_t CommandRing::submit(const DispatchCommand& dispatch) {
       set_info.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO;
       set_info.descriptorPool = slot.descriptor_pool;
       set_info.descriptorSetCount = 1;
-      set_info.pSetLayouts = &dispatch.program->set_layout_;
+      const VkDescriptorSetLayout layout = dispatch.program->set_layout();
+      set_info.pSetLayouts = &layout;
       check(vkAllocateDescriptorSets(vk_device, &set_info, &set), "vkAllocateDescriptorSets");
-      std::array<VkDescriptorBufferInfo, ComputeProgram::kMaxBindings> infos{};
-      std::array<VkWriteDescriptorSet, ComputeProgram::kMaxBindings> writes{};
-      for (std::size_t index = 0; index < dispatch.buffers.size(); ++index) {
-        infos[index].buffer = dispatch.buffers[index].buffer;
-        infos[index].offset = dispatch.buffers[index].offset_bytes;
-        infos[index].range = dispatch.buffers[index].range_bytes;
-        writes[index].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
-        writes[index].dstSet = set;
-        writes[index].dstBinding = static_cast<std::uint32_t>(index);
-        writes[index].descriptorCount = 1;
-        writes[index].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
-        writes[index].pBufferInfo = &infos[index];
-      }
-      vkUpdateDescriptorSets(vk_device, static_cast<std::uint32_t>(dispatch.buffers.size()),
-                             writes.data(), 0, nullptr);
+      write_descriptors(vk_device, set, dispatch.buffers);
     }
-
     begin(slot, timed);
-    const VkCommandBuffer command_buffer = slot.command_buffer;
-    vkCmdBindPipeline(command_buffer, VK_PIPELINE_BIND_POINT_COMPUTE, dispatch.pipeline);
-    if (set != VK_NULL_HANDLE) {
-      vkCmdBindDescriptorSets(command_buffer, VK_PIPELINE_BIND_POINT_COMPUTE,
-                              dispatch.program->layout(), 0, 1, &set, 0, nullptr);
-    }
-    // The whole range is pushed, zero-padded, so a kernel never reads
-    // constants that were not set.
-    std::array<std::byte, ComputeProgram::kPushConstantBytes> push{};
-    std::memcpy(push.data(), dispatch.push_constants.data(),
-                std::min(push.size(), dispatch.push_constants.size()));
-    vkCmdPushConstants(command_buffer, dispatch.program->layout(), VK_SHADER_STAGE_COMPUTE_BIT, 0,
-                       ComputeProgram::kPushConstantBytes, push.data());
-    if (timed) {
-      vkCmdWriteTimestamp(command_buffer, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, query_pool_,
-                          slot.first_query);
-    }
-    vkCmdDispatch(command_buffer, dispatch.group_count[0], dispatch.group_count[1],
-                  dispatch.group_count[2]);
-    if (timed) {
-      vkCmdWriteTimestamp(command_buffer, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, query_pool_,
-                          slot.first_query + 1);
-    }
+    record_dispatch(slot.command_buffer, set, dispatch, timed ? query_pool_ : VK_NULL_HANDLE,
+                    slot.first_query);
   } catch (...) {
     const std::lock_guard lock(mutex_);
     slot.busy = false;
@@ -230,11 +246,7 @@ std::uint64_t CommandRing::submit(const CopyCommand& copy) {
   Slot& slot = acquire();
   try {
     begin(slot, false);
-    VkBufferCopy region{};
-    region.srcOffset = copy.source_offset_bytes;
-    region.dstOffset = copy.destination_offset_bytes;
-    region.size = copy.size_bytes;
-    vkCmdCopyBuffer(slot.command_buffer, copy.source, copy.destination, 1, &region);
+    record_copy(slot.command_buffer, copy);
   } catch (...) {
     const std::lock_guard lock(mutex_);
     slot.busy = false;

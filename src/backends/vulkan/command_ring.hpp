@@ -43,6 +43,23 @@ struct CopyCommand {
   VkDeviceSize size_bytes = 0;
 };
 
+/// A pipeline barrier that orders everything recorded or submitted before it
+/// (shader and transfer writes) before everything after it (shader and
+/// transfer reads and writes): submissions on one queue run in order, but
+/// without a memory dependency of their own, and so do the commands of one
+/// command buffer.
+void barrier_from_earlier_work(VkCommandBuffer command_buffer);
+/// Makes the writes before it visible to the host once the timeline is reached.
+void barrier_to_host(VkCommandBuffer command_buffer);
+/// Points the storage-buffer bindings 0..n-1 of `set` at `buffers`.
+void write_descriptors(VkDevice device, VkDescriptorSet set, std::span<const BoundBuffer> buffers);
+/// Binds, pushes the constants and dispatches; with a query pool, brackets
+/// the dispatch with timestamps `first_query` and `first_query + 1`.
+void record_dispatch(VkCommandBuffer command_buffer, VkDescriptorSet set,
+                     const DispatchCommand& dispatch, VkQueryPool query_pool = VK_NULL_HANDLE,
+                     std::uint32_t first_query = 0);
+void record_copy(VkCommandBuffer command_buffer, const CopyCommand& copy);
+
 class CommandRing {
  public:
   explicit CommandRing(std::shared_ptr<VulkanDevice> device);

@@ -43,6 +43,7 @@ class ComputeProgram {
   [[nodiscard]] VkPipeline pipeline_for(const GroupSize& group_size);
 
   [[nodiscard]] VkPipelineLayout layout() const noexcept { return layout_; }
+  [[nodiscard]] VkDescriptorSetLayout set_layout() const noexcept { return set_layout_; }
   [[nodiscard]] const ShaderInterface& interface() const noexcept { return interface_; }
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   /// Pipelines made so far, one per group size used.
@@ -58,8 +59,6 @@ class ComputeProgram {
   VkPipelineLayout layout_ = VK_NULL_HANDLE;
   mutable std::mutex pipelines_mutex_;
   std::map<GroupSize, VkPipeline> pipelines_;
-
-  friend class CommandRing;
 };
 
 }  // namespace bufferpool::vulkan_detail
