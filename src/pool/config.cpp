@@ -233,15 +233,43 @@ std::string read_string(const Json& value, const std::string& field) {
   return value.get<std::string>();
 }
 
-[[noreturn]] void fail_unknown(const std::string& field,
-                               std::initializer_list<std::string_view> known) {
+/// The byte fields of SegmentConfig, once: to_json() writes and from_json()
+/// reads them from this list.
+struct SegmentField {
+  const char* name;
+  std::size_t SegmentConfig::*member;
+};
+constexpr SegmentField kSegmentFields[] = {
+    {"small_request_max_bytes", &SegmentConfig::small_request_max_bytes},
+    {"small_segment_bytes", &SegmentConfig::small_segment_bytes},
+    {"large_request_max_bytes", &SegmentConfig::large_request_max_bytes},
+    {"large_segment_bytes", &SegmentConfig::large_segment_bytes},
+    {"dedicated_rounding_bytes", &SegmentConfig::dedicated_rounding_bytes},
+};
+
+/// The field of `fields` named `name`, or nullptr.
+template <typename Field, std::size_t count>
+const Field* find_field(const Field (&fields)[count], const std::string& name) {
+  const auto* found = std::find_if(std::begin(fields), std::end(fields),
+                                   [&name](const Field& known) { return name == known.name; });
+  return found == std::end(fields) ? nullptr : found;
+}
+
+template <typename Field, std::size_t count>
+[[noreturn]] void fail_unknown(const std::string& field, const Field (&fields)[count]) {
   std::string names;
-  for (const std::string_view name : known) {
+  for (const Field& known : fields) {
     if (!names.empty()) names += ", ";
-    names += name;
+    names += known.name;
   }
   throw ConfigError("bufferpool: PoolConfig::from_json: unknown field '" + field +
                     "'; the fields are " + names);
+}
+
+nlohmann::ordered_json write_segments(const SegmentConfig& segments) {
+  nlohmann::ordered_json json = nlohmann::ordered_json::object();
+  for (const SegmentField& field : kSegmentFields) json[field.name] = segments.*field.member;
+  return json;
 }
 
 SegmentConfig read_segments(const Json& value) {
@@ -252,24 +280,90 @@ SegmentConfig read_segments(const Json& value) {
   SegmentConfig segments;
   for (const auto& [key, item] : value.items()) {
     const std::string field = "segments." + key;
-    if (key == "small_request_max_bytes") {
-      segments.small_request_max_bytes = read_bytes(item, field);
-    } else if (key == "small_segment_bytes") {
-      segments.small_segment_bytes = read_bytes(item, field);
-    } else if (key == "large_request_max_bytes") {
-      segments.large_request_max_bytes = read_bytes(item, field);
-    } else if (key == "large_segment_bytes") {
-      segments.large_segment_bytes = read_bytes(item, field);
-    } else if (key == "dedicated_rounding_bytes") {
-      segments.dedicated_rounding_bytes = read_bytes(item, field);
-    } else {
-      fail_unknown(field,
-                   {"small_request_max_bytes", "small_segment_bytes", "large_request_max_bytes",
-                    "large_segment_bytes", "dedicated_rounding_bytes"});
-    }
+    const SegmentField* found = find_field(kSegmentFields, key);
+    if (found == nullptr) fail_unknown(field, kSegmentFields);
+    segments.*found->member = read_bytes(item, field);
   }
   return segments;
 }
+
+std::vector<std::size_t> read_size_classes(const Json& value, const std::string& field) {
+  if (!value.is_array()) {
+    fail_field(field, "is a " + type_of(value) + " (" + value.dump() +
+                          "); give an array of capacities in bytes, such as [256, 1024]");
+  }
+  std::vector<std::size_t> classes;
+  for (std::size_t index = 0; index < value.size(); ++index) {
+    classes.push_back(read_bytes(value[index], field + "[" + std::to_string(index) + "]"));
+  }
+  return classes;
+}
+
+EvictionPolicy read_eviction(const Json& value, const std::string& field) {
+  const std::string name = read_string(value, field);
+  if (name == "oldest_first") return EvictionPolicy::oldest_first;
+  if (name == "size_aware") return EvictionPolicy::size_aware;
+  fail_field(field, "is \"" + name + "\"; give \"oldest_first\" or \"size_aware\"");
+}
+
+/// Every field of PoolConfig as JSON, once, in to_json()'s order: its name,
+/// how it is written, and how from_json() reads it.
+struct ConfigField {
+  const char* name;
+  nlohmann::ordered_json (*write)(const PoolConfig& config);
+  void (*read)(PoolConfig& config, const Json& value, const std::string& field);
+};
+using OrderedJson = nlohmann::ordered_json;
+constexpr ConfigField kConfigFields[] = {
+    {"size_classes", [](const PoolConfig& c) { return OrderedJson(c.size_classes); },
+     [](PoolConfig& c, const Json& v, const std::string& f) {
+       c.size_classes = read_size_classes(v, f);
+     }},
+    {"max_pool_size", [](const PoolConfig& c) { return OrderedJson(c.max_pool_size); },
+     [](PoolConfig& c, const Json& v, const std::string& f) {
+       c.max_pool_size = read_count(v, f, "buffers");
+     }},
+    {"max_cached_bytes", [](const PoolConfig& c) { return OrderedJson(c.max_cached_bytes); },
+     [](PoolConfig& c, const Json& v, const std::string& f) {
+       c.max_cached_bytes = read_bytes(v, f);
+     }},
+    {"eviction", [](const PoolConfig& c) { return OrderedJson(eviction_name(c.eviction)); },
+     [](PoolConfig& c, const Json& v, const std::string& f) { c.eviction = read_eviction(v, f); }},
+    {"memory_limit", [](const PoolConfig& c) { return OrderedJson(c.memory_limit); },
+     [](PoolConfig& c, const Json& v, const std::string& f) { c.memory_limit = read_bytes(v, f); }},
+    {"ttl", [](const PoolConfig& c) { return OrderedJson(to_seconds(c.ttl)); },
+     [](PoolConfig& c, const Json& v, const std::string& f) { c.ttl = read_seconds(v, f); }},
+    {"cleanup_interval",
+     [](const PoolConfig& c) { return OrderedJson(to_seconds(c.cleanup_interval)); },
+     [](PoolConfig& c, const Json& v, const std::string& f) {
+       c.cleanup_interval = read_seconds(v, f);
+     }},
+    {"background_cleanup", [](const PoolConfig& c) { return OrderedJson(c.background_cleanup); },
+     [](PoolConfig& c, const Json& v, const std::string& f) {
+       c.background_cleanup = read_bool(v, f);
+     }},
+    {"segments", [](const PoolConfig& c) { return write_segments(c.segments); },
+     [](PoolConfig& c, const Json& v, const std::string& /*field*/) {
+       c.segments = read_segments(v);
+     }},
+    {"zero_on_reuse", [](const PoolConfig& c) { return OrderedJson(c.zero_on_reuse); },
+     [](PoolConfig& c, const Json& v, const std::string& f) { c.zero_on_reuse = read_bool(v, f); }},
+    {"trace_path", [](const PoolConfig& c) { return OrderedJson(c.trace_path); },
+     [](PoolConfig& c, const Json& v, const std::string& f) { c.trace_path = read_string(v, f); }},
+    {"record_from_environment",
+     [](const PoolConfig& c) { return OrderedJson(c.record_from_environment); },
+     [](PoolConfig& c, const Json& v, const std::string& f) {
+       c.record_from_environment = read_bool(v, f);
+     }},
+    {"track_live_buffers", [](const PoolConfig& c) { return OrderedJson(c.track_live_buffers); },
+     [](PoolConfig& c, const Json& v, const std::string& f) {
+       c.track_live_buffers = read_bool(v, f);
+     }},
+    {"record_call_stacks", [](const PoolConfig& c) { return OrderedJson(c.record_call_stacks); },
+     [](PoolConfig& c, const Json& v, const std::string& f) {
+       c.record_call_stacks = read_bool(v, f);
+     }},
+};
 
 /// Follows the object keys while nlohmann parses, so that a syntax error can
 /// be told in terms of the field it is in.
@@ -340,29 +434,8 @@ class FieldTracker final : public nlohmann::json_sax<Json> {
 }  // namespace
 
 std::string PoolConfig::to_json() const {
-  nlohmann::ordered_json json = {
-      {"size_classes", size_classes},
-      {"max_pool_size", max_pool_size},
-      {"max_cached_bytes", max_cached_bytes},
-      {"eviction", eviction_name(eviction)},
-      {"memory_limit", memory_limit},
-      {"ttl", to_seconds(ttl)},
-      {"cleanup_interval", to_seconds(cleanup_interval)},
-      {"background_cleanup", background_cleanup},
-      {"segments",
-       {
-           {"small_request_max_bytes", segments.small_request_max_bytes},
-           {"small_segment_bytes", segments.small_segment_bytes},
-           {"large_request_max_bytes", segments.large_request_max_bytes},
-           {"large_segment_bytes", segments.large_segment_bytes},
-           {"dedicated_rounding_bytes", segments.dedicated_rounding_bytes},
-       }},
-      {"zero_on_reuse", zero_on_reuse},
-      {"trace_path", trace_path},
-      {"record_from_environment", record_from_environment},
-      {"track_live_buffers", track_live_buffers},
-      {"record_call_stacks", record_call_stacks},
-  };
+  nlohmann::ordered_json json = nlohmann::ordered_json::object();
+  for (const ConfigField& field : kConfigFields) json[field.name] = field.write(*this);
   return json.dump(2);
 }
 
@@ -379,55 +452,9 @@ PoolConfig PoolConfig::from_json(std::string_view json) {
   }
   PoolConfig config;
   for (const auto& [key, value] : document.items()) {
-    if (key == "size_classes") {
-      if (!value.is_array()) {
-        fail_field(key, "is a " + type_of(value) + " (" + value.dump() +
-                            "); give an array of capacities in bytes, such as [256, 1024]");
-      }
-      config.size_classes.clear();
-      for (std::size_t index = 0; index < value.size(); ++index) {
-        config.size_classes.push_back(
-            read_bytes(value[index], "size_classes[" + std::to_string(index) + "]"));
-      }
-    } else if (key == "max_pool_size") {
-      config.max_pool_size = read_count(value, key, "buffers");
-    } else if (key == "max_cached_bytes") {
-      config.max_cached_bytes = read_bytes(value, key);
-    } else if (key == "eviction") {
-      const std::string name = read_string(value, key);
-      if (name == "oldest_first") {
-        config.eviction = EvictionPolicy::oldest_first;
-      } else if (name == "size_aware") {
-        config.eviction = EvictionPolicy::size_aware;
-      } else {
-        fail_field(key, "is \"" + name + "\"; give \"oldest_first\" or \"size_aware\"");
-      }
-    } else if (key == "memory_limit") {
-      config.memory_limit = read_bytes(value, key);
-    } else if (key == "ttl") {
-      config.ttl = read_seconds(value, key);
-    } else if (key == "cleanup_interval") {
-      config.cleanup_interval = read_seconds(value, key);
-    } else if (key == "background_cleanup") {
-      config.background_cleanup = read_bool(value, key);
-    } else if (key == "segments") {
-      config.segments = read_segments(value);
-    } else if (key == "zero_on_reuse") {
-      config.zero_on_reuse = read_bool(value, key);
-    } else if (key == "trace_path") {
-      config.trace_path = read_string(value, key);
-    } else if (key == "record_from_environment") {
-      config.record_from_environment = read_bool(value, key);
-    } else if (key == "track_live_buffers") {
-      config.track_live_buffers = read_bool(value, key);
-    } else if (key == "record_call_stacks") {
-      config.record_call_stacks = read_bool(value, key);
-    } else {
-      fail_unknown(key, {"size_classes", "max_pool_size", "max_cached_bytes", "eviction",
-                         "memory_limit", "ttl", "cleanup_interval", "background_cleanup",
-                         "segments", "zero_on_reuse", "trace_path", "record_from_environment",
-                         "track_live_buffers", "record_call_stacks"});
-    }
+    const ConfigField* found = find_field(kConfigFields, key);
+    if (found == nullptr) fail_unknown(key, kConfigFields);
+    found->read(config, value, key);
   }
   config.validate();
   return config;
