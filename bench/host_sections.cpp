@@ -5,7 +5,6 @@
 // Each allocator runs in its own child process (this program again, with
 // the allocator in LD_PRELOAD), so that no allocator is linked into the
 // process that measures Vulkan, and each ratio is taken within one process.
-#include "pool/block.hpp"
 #include "suite.hpp"
 #include "timing.hpp"
 
@@ -326,9 +325,10 @@ void run_bookkeeping_section(const BenchOptions& /*options*/, Report& report) {
     const std::size_t full_pool = heap_bytes_in_use();
     per_buffer_heap_bytes = (full_pool - empty_pool) / kBuffers;
   }
-  const std::size_t record_bytes = sizeof(detail::Block);
-  out << "\n4. Bookkeeping per pooled buffer: record " << record_bytes << " B (sizeof Block), "
-      << per_buffer_heap_bytes << " B of heap per buffer measured over " << kBuffers
+  const std::size_t record_bytes = BufferPool::kRecordBytesPerBuffer;
+  out << "\n4. Bookkeeping per pooled buffer: record " << record_bytes
+      << " B (BufferPool::kRecordBytesPerBuffer), " << per_buffer_heap_bytes
+      << " B of heap per buffer measured over " << kBuffers
       << " buffers (malloc's own header and alignment padding included); " << pool_fixed_bytes
       << " B per pool, fixed; a handle (BufferRef) is " << sizeof(BufferRef) << " B\n";
   Json section = Json::object();

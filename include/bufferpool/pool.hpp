@@ -58,6 +58,11 @@ namespace bufferpool {
 /// says what it may block on and what it costs.
 class BufferPool {
  public:
+  /// The pool's own record of each buffer it holds (in use, idle, pending or
+  /// kept for a stream) and of each free range of a segment: one cache line,
+  /// from slabs, never from the hit path's allocator.
+  static constexpr std::size_t kRecordBytesPerBuffer = 64;
+
   /// Throws ConfigError when `config` makes no sense, naming the setting, and
   /// when a recording asked for (PoolConfig::trace_path, BUFFERPOOL_TRACE)
   /// cannot open its file. Calls no backend allocation; starts the cleanup

@@ -43,6 +43,14 @@ enum class VulkanMemoryPlacement {
   device_local,
 };
 
+/// "automatic", "host_visible" or "device_local". Never throws.
+[[nodiscard]] std::string_view to_string(VulkanMemoryPlacement placement) noexcept;
+
+/// The placement named `name` (the names to_string() gives, exactly), for
+/// names from outside the program (Python, the command line). Throws
+/// ConfigError naming `name` and listing the accepted names.
+[[nodiscard]] VulkanMemoryPlacement parse_vulkan_memory_placement(std::string_view name);
+
 /// The kind of a Vulkan device (VkPhysicalDeviceType), in the order the
 /// device picker prefers them: a larger value is preferred.
 enum class VulkanDeviceType : std::uint8_t {

@@ -247,14 +247,6 @@ py::tuple extent_tuple(const Extent3D& extent) {
   return py::make_tuple(extent.x, extent.y, extent.z);
 }
 
-VulkanMemoryPlacement placement_from(const std::string& placement) {
-  if (placement == "automatic") return VulkanMemoryPlacement::automatic;
-  if (placement == "host_visible") return VulkanMemoryPlacement::host_visible;
-  if (placement == "device_local") return VulkanMemoryPlacement::device_local;
-  throw ConfigError("bufferpool: placement is '" + placement +
-                    "'; use 'automatic', 'host_visible' or 'device_local'");
-}
-
 py::dict device_as_dict(const VulkanDeviceInfo& info) {
   py::dict result;
   result["index"] = info.index;
@@ -281,7 +273,7 @@ VulkanBackendOptions vulkan_options_from(const py::handle& device, const std::st
         "a device's name, got " +
         py::repr(device).cast<std::string>());
   }
-  options.placement = placement_from(placement);
+  options.placement = parse_vulkan_memory_placement(placement);
   options.enable_validation = validation;
   return options;
 }

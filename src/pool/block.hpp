@@ -4,6 +4,7 @@
 #pragma once
 
 #include <bufferpool/backend.hpp>
+#include <bufferpool/pool.hpp>
 
 #include <atomic>
 #include <cstddef>
@@ -90,6 +91,8 @@ struct alignas(64) Block {
   }
 };
 static_assert(sizeof(Block) == 64, "a Block is one cache line of bookkeeping");
+static_assert(sizeof(Block) == BufferPool::kRecordBytesPerBuffer,
+              "BufferPool::kRecordBytesPerBuffer tells users what a Block costs");
 
 /// Blocks in insertion order: the back is the newest.
 class BlockList {

@@ -105,6 +105,24 @@ TEST(VulkanDevicePicker, ANamedDeviceIsFoundByIndexOrNameAndAMissingOneListsTheD
   EXPECT_THROW((void)choose_device({device(0, cpu, false)}, "", "test"), NoVulkanDeviceError);
 }
 
+TEST(VulkanMemoryPlacementNames, EachNameParsesToItsPlacementAndAnUnknownOneListsTheNames) {
+  using enum VulkanMemoryPlacement;
+  for (const VulkanMemoryPlacement placement : {automatic, host_visible, device_local}) {
+    EXPECT_EQ(parse_vulkan_memory_placement(to_string(placement)), placement)
+        << to_string(placement);
+  }
+  EXPECT_EQ(to_string(host_visible), "host_visible");
+  try {
+    (void)parse_vulkan_memory_placement("mapped");
+    FAIL();
+  } catch (const ConfigError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("\"mapped\" is not a Vulkan memory placement"));
+    for (const char* name : {"\"automatic\"", "\"host_visible\"", "\"device_local\""}) {
+      EXPECT_THAT(error.what(), HasSubstr(name));
+    }
+  }
+}
+
 TEST(VulkanDeviceTypeNames, EachNameParsesToItsTypeAndAnUnknownOneListsTheNames) {
   using enum VulkanDeviceType;
   for (const VulkanDeviceType type : {other, cpu, virtual_gpu, integrated_gpu, discrete_gpu}) {

@@ -520,7 +520,37 @@ constexpr std::array<std::pair<VulkanDeviceType, std::string_view>, 5> kDeviceTy
     {VulkanDeviceType::discrete_gpu, "discrete"},
 }};
 
+constexpr std::array<std::pair<VulkanMemoryPlacement, std::string_view>, 3> kPlacementNames{{
+    {VulkanMemoryPlacement::automatic, "automatic"},
+    {VulkanMemoryPlacement::host_visible, "host_visible"},
+    {VulkanMemoryPlacement::device_local, "device_local"},
+}};
+
+/// The value named `name` in `names`; a ConfigError listing them otherwise.
+template <typename Enum, std::size_t count>
+Enum parse_name(const std::array<std::pair<Enum, std::string_view>, count>& names,
+                std::string_view name, const char* what) {
+  std::string accepted;
+  for (const auto& [value, known] : names) {
+    if (known == name) return value;
+    accepted += std::string(accepted.empty() ? "\"" : ", \"") + std::string(known) + "\"";
+  }
+  throw ConfigError("bufferpool: \"" + std::string(name) + "\" is not " + what + "; they are " +
+                    accepted);
+}
+
 }  // namespace
+
+std::string_view to_string(VulkanMemoryPlacement placement) noexcept {
+  for (const auto& [value, name] : kPlacementNames) {
+    if (value == placement) return name;
+  }
+  return "unknown";
+}
+
+VulkanMemoryPlacement parse_vulkan_memory_placement(std::string_view name) {
+  return parse_name(kPlacementNames, name, "a Vulkan memory placement");
+}
 
 std::string_view to_string(VulkanDeviceType type) noexcept {
   for (const auto& [value, name] : kDeviceTypeNames) {
@@ -530,13 +560,7 @@ std::string_view to_string(VulkanDeviceType type) noexcept {
 }
 
 VulkanDeviceType parse_vulkan_device_type(std::string_view name) {
-  std::string accepted;
-  for (const auto& [value, known] : kDeviceTypeNames) {
-    if (known == name) return value;
-    accepted += std::string(accepted.empty() ? "\"" : ", \"") + std::string(known) + "\"";
-  }
-  throw ConfigError("bufferpool: \"" + std::string(name) +
-                    "\" is not a Vulkan device type; the types are " + accepted);
+  return parse_name(kDeviceTypeNames, name, "a Vulkan device type");
 }
 
 std::vector<VulkanDeviceInfo> list_vulkan_devices() {
