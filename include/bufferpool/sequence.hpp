@@ -16,6 +16,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -135,6 +136,8 @@ class Sequence {
   explicit Sequence(std::shared_ptr<State> state) noexcept;
   void record_upload_bytes(const BufferRef& buffer, std::span<const std::byte> data);
   [[nodiscard]] State& live_state(const char* call) const;
+  /// live_state(), and UsageError once submitted: `call` records no more.
+  [[nodiscard]] State& recording_state(const char* call, std::string_view pipeline = {}) const;
 
   std::shared_ptr<State> state_;
 };

@@ -68,6 +68,17 @@ Sequence::State& Sequence::live_state(const char* call) const {
   return *state_;
 }
 
+Sequence::State& Sequence::recording_state(const char* call, std::string_view pipeline) const {
+  State& state = live_state(call);
+  if (state.recorded) {
+    const std::string named = pipeline.empty() ? "" : " (\"" + std::string(pipeline) + "\")";
+    throw UsageError(std::string("bufferpool: Sequence::") + call + named +
+                     " after submit(): a submitted sequence is fixed; record the new work into "
+                     "another sequence");
+  }
+  return state;
+}
+
 BufferRef Sequence::create_buffer(std::size_t size_bytes) {
   State& state = live_state("create_buffer()");
   BufferPool& pool = state.host->device_pool();
@@ -91,12 +102,7 @@ BufferRef Sequence::create_buffer(std::size_t size_bytes) {
 void Sequence::record(const std::string& pipeline_name, BufferList inputs, BufferList outputs,
                       Extent3D thread_groups, Extent3D threads_per_group,
                       const PushConstants& push_constants) {
-  State& state = live_state("record()");
-  if (state.recorded) {
-    throw UsageError("bufferpool: Sequence::record(\"" + pipeline_name +
-                     "\") after submit(): a submitted sequence is fixed; record the new work "
-                     "into another sequence");
-  }
+  State& state = recording_state("record()", pipeline_name);
   std::shared_ptr<const void> pipeline;
   auto command = state.host->prepare_dispatch(pipeline_name, inputs, outputs, thread_groups,
                                               threads_per_group, push_constants, pipeline);
@@ -115,24 +121,14 @@ void Sequence::record(const std::string& pipeline_name, BufferList inputs, Buffe
 void Sequence::record_over(const std::string& pipeline_name, BufferList inputs, BufferList outputs,
                            Extent3D total_threads, const PushConstants& push_constants,
                            std::optional<Extent3D> threads_per_group) {
-  State& state = live_state("record_over()");
-  if (state.recorded) {
-    throw UsageError("bufferpool: Sequence::record_over(\"" + pipeline_name +
-                     "\") after submit(): a submitted sequence is fixed; record the new work "
-                     "into another sequence");
-  }
+  State& state = recording_state("record_over()", pipeline_name);
   const auto [size, groups] =
       state.host->groups_over(pipeline_name, total_threads, threads_per_group);
   record(pipeline_name, inputs, outputs, groups, size, push_constants);
 }
 
 void Sequence::record_upload_bytes(const BufferRef& buffer, std::span<const std::byte> data) {
-  State& state = live_state("record_upload()");
-  if (state.recorded) {
-    throw UsageError(
-        "bufferpool: Sequence::record_upload() after submit(): a submitted "
-        "sequence is fixed");
-  }
+  State& state = recording_state("record_upload()");
   if (!buffer) throw UsageError("bufferpool: Sequence::record_upload() to an empty BufferRef");
   if (data.empty() || data.size() > buffer.size()) {
     throw InvalidArgumentError("bufferpool: Sequence::record_upload() of " +
@@ -153,12 +149,7 @@ void Sequence::record_upload_bytes(const BufferRef& buffer, std::span<const std:
 
 void Sequence::record_copy(const BufferRef& source, const BufferRef& destination,
                            std::size_t size_bytes) {
-  State& state = live_state("record_copy()");
-  if (state.recorded) {
-    throw UsageError(
-        "bufferpool: Sequence::record_copy() after submit(): a submitted sequence "
-        "is fixed");
-  }
+  State& state = recording_state("record_copy()");
   if (!source || !destination) {
     throw UsageError("bufferpool: Sequence::record_copy() with an empty BufferRef");
   }

@@ -62,6 +62,14 @@ struct alignas(64) Block {
     return std::atomic_ref<std::uint64_t>(reference_word);
   }
 
+  /// Drops one reference; true when it was the last. A count of exactly one
+  /// reference and no increments means the caller is the only holder: nobody
+  /// else can add a reference, so the atomic read-modify-write is skipped.
+  [[nodiscard]] bool drop_one_reference() noexcept {
+    return refs().load(std::memory_order_acquire) == 1 ||
+           refs().fetch_sub(1, std::memory_order_acq_rel) == 1;
+  }
+
   [[nodiscard]] std::size_t offset_bytes() const noexcept {
     return static_cast<std::size_t>(extent & (kFreeBit - 1)) << kUnitShift;
   }

@@ -41,13 +41,7 @@ BufferRef& BufferRef::operator=(BufferRef&& other) noexcept {
 void BufferRef::drop_reference() noexcept {
   detail::Block* block = std::exchange(block_, nullptr);
   detail::PoolCore* core = std::exchange(core_, nullptr);
-  // A count of exactly one reference and no increments means this handle is
-  // the only holder: nobody else can add a reference, so skip the atomic
-  // read-modify-write.
-  if (block->refs().load(std::memory_order_acquire) == kOneReference ||
-      block->refs().fetch_sub(kOneReference, std::memory_order_acq_rel) == kOneReference) {
-    core->release(block);
-  }
+  if (block->drop_one_reference()) core->release(block);
 }
 
 void BufferRef::require_block(const char* operation) const {

@@ -779,9 +779,7 @@ BUFFERPOOL_HOT void PoolCore::release_block(Block* block, bool announce) noexcep
   enum class Outcome { cached, cached_then_maintain, pending, freed, freed_after_close } outcome{};
   {
     const std::lock_guard lock(shard.lock);
-    --shard.counters(block->class_index()).buffers_in_use;
-    --shard.buffers_in_use;
-    shard.bytes_in_use -= static_cast<std::int64_t>(capacity_bytes);
+    shard.count_in_use(block->class_index(), capacity_bytes, -1);
     if (closing_) {
       outcome = Outcome::freed_after_close;
     } else if (device_busy) {

@@ -98,6 +98,13 @@ struct alignas(64) Shard {
   std::atomic<std::size_t> idle_buffers{0};
   std::atomic<std::size_t> idle_bytes{0};
 
+  /// Under the lock: a buffer of `class_index` leaves use (direction -1: a
+  /// release, a keep for a stream) or comes back into it (+1).
+  void count_in_use(unsigned class_index, std::size_t capacity_bytes, int direction) noexcept {
+    slots[class_index].counters.buffers_in_use += direction;
+    buffers_in_use += direction;
+    bytes_in_use += direction * static_cast<std::int64_t>(capacity_bytes);
+  }
   [[nodiscard]] unsigned list_count() const noexcept { return static_cast<unsigned>(slots.size()); }
   [[nodiscard]] BlockList& idle(std::size_t list) noexcept { return slots[list].idle; }
   [[nodiscard]] const BlockList& idle(std::size_t list) const noexcept { return slots[list].idle; }

@@ -91,10 +91,7 @@ void PoolCore::release_to_stream(BufferRef& buffer, StreamId stream) {
   }
   Block* block = std::exchange(buffer.block_, nullptr);
   buffer.core_ = nullptr;
-  if (block->refs().load(std::memory_order_acquire) == 1 ||
-      block->refs().fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    keep_for_stream(block, stream);
-  }
+  if (block->drop_one_reference()) keep_for_stream(block, stream);
 }
 
 void PoolCore::keep_for_stream(Block* block, StreamId stream) noexcept {
@@ -107,9 +104,7 @@ void PoolCore::keep_for_stream(Block* block, StreamId stream) noexcept {
     // A pool closing, or a stream another thread closed after the check in
     // release_to_stream(): an ordinary release.
     if (!closing_ && found != streams_.end()) {
-      --shard.counters(block->class_index()).buffers_in_use;
-      --shard.buffers_in_use;
-      shard.bytes_in_use -= static_cast<std::int64_t>(block->capacity_bytes());
+      shard.count_in_use(block->class_index(), block->capacity_bytes(), -1);
       found->second.push_back(block);
       kept = true;
     }
@@ -144,9 +139,7 @@ void PoolCore::close_stream(StreamId stream, std::uint64_t used_until_timeline) 
       // release_block() counts the buffer out of use again.
       Shard& shard = calling_thread_shard();
       const std::lock_guard lock(shard.lock);
-      ++shard.counters(block->class_index()).buffers_in_use;
-      ++shard.buffers_in_use;
-      shard.bytes_in_use += static_cast<std::int64_t>(block->capacity_bytes());
+      shard.count_in_use(block->class_index(), block->capacity_bytes(), 1);
     }
     release_unannounced(block);
   }
