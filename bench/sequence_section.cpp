@@ -62,7 +62,7 @@ struct Step {
     BufferRef current = input;
     for (int kernel = 0; kernel < kKernels; ++kernel) {
       BufferRef next = manager.create_buffer(kTensorBytes);
-      manager.execute_shader("saxpy", {current, bias}, {next}, kElements,
+      manager.execute_shader("saxpy", {current, bias}, {next}, TotalThreads{kElements},
                              SaxpyParams{kElements, kScale});
       current = std::move(next);
     }
@@ -77,7 +77,8 @@ struct Step {
     for (int kernel = 0; kernel < kKernels; ++kernel) {
       BufferRef next = stream_ordered ? sequence.create_buffer(kTensorBytes)
                                       : manager.create_buffer(kTensorBytes);
-      sequence.record("saxpy", {current, bias}, {next}, kElements, SaxpyParams{kElements, kScale});
+      sequence.record("saxpy", {current, bias}, {next}, TotalThreads{kElements},
+                      SaxpyParams{kElements, kScale});
       current = std::move(next);
     }
     output = current;

@@ -30,7 +30,9 @@ namespace {
 
 using bufferpool::BufferRef;
 using bufferpool::ComputeManager;
-using bufferpool::Extent3D;
+using bufferpool::ThreadGroups;
+using bufferpool::ThreadsPerGroup;
+using bufferpool::TotalThreads;
 
 struct ActivationParams {
   std::uint32_t batch;
@@ -121,10 +123,10 @@ BufferRef reduce_loss(ComputeManager& manager, const BufferRef& y, std::uint32_t
   BufferRef current = y;
   bool first = true;
   while (n > 1 || first) {
-    const auto size = manager.threads_per_group("reduce_sum", {n});
-    const std::uint32_t groups = (n + size.x - 1) / size.x;
+    const ThreadsPerGroup size = manager.threads_per_group("reduce_sum", TotalThreads{n});
+    const std::uint32_t groups = (n + size.extent().x - 1) / size.extent().x;
     BufferRef partial = create(groups * sizeof(float));
-    run(current, partial, Extent3D{groups, 1, 1}, size, ReduceParams{n, first ? 1U : 0U});
+    run(current, partial, ThreadGroups{groups}, size, ReduceParams{n, first ? 1U : 0U});
     current = partial;
     n = groups;
     first = false;
@@ -141,22 +143,24 @@ StepResult gpu_step(ComputeManager& manager, const Model& model, const GpuModel&
   auto y_linear = manager.create_buffer(std::size_t{model.batch} * model.outputs * sizeof(float));
   auto y = manager.create_buffer(std::size_t{model.batch} * model.outputs * sizeof(float));
 
-  manager.execute_shader_over("matmul", {x, weights.w1}, {h_linear}, {model.hidden, model.batch},
-                              MatmulParams{model.batch, model.hidden, model.inputs});
-  manager.execute_shader_over("activation", {h_linear, weights.b1}, {h},
-                              {model.hidden, model.batch},
-                              ActivationParams{model.batch, model.hidden, kGelu, 0.0F, 1.0F});
-  manager.execute_shader_over("matmul", {h, weights.w2}, {y_linear}, {model.outputs, model.batch},
-                              MatmulParams{model.batch, model.outputs, model.hidden});
-  manager.execute_shader_over("activation", {y_linear, weights.b2}, {y},
-                              {model.outputs, model.batch},
-                              ActivationParams{model.batch, model.outputs, kIdentity, 0.0F, 1.0F});
+  manager.execute_shader("matmul", {x, weights.w1}, {h_linear},
+                         TotalThreads{model.hidden, model.batch},
+                         MatmulParams{model.batch, model.hidden, model.inputs});
+  manager.execute_shader("activation", {h_linear, weights.b1}, {h},
+                         TotalThreads{model.hidden, model.batch},
+                         ActivationParams{model.batch, model.hidden, kGelu, 0.0F, 1.0F});
+  manager.execute_shader("matmul", {h, weights.w2}, {y_linear},
+                         TotalThreads{model.outputs, model.batch},
+                         MatmulParams{model.batch, model.outputs, model.hidden});
+  manager.execute_shader("activation", {y_linear, weights.b2}, {y},
+                         TotalThreads{model.outputs, model.batch},
+                         ActivationParams{model.batch, model.outputs, kIdentity, 0.0F, 1.0F});
 
   const BufferRef loss = reduce_loss(
       manager, y, model.batch * model.outputs,
       [&](std::size_t bytes) { return manager.create_buffer(bytes); },
-      [&](const BufferRef& in, const BufferRef& out, Extent3D groups, Extent3D size,
-          ReduceParams params) {
+      [&](const BufferRef& in, const BufferRef& out, const ThreadGroups& groups,
+          const ThreadsPerGroup& size, ReduceParams params) {
         manager.execute_shader("reduce_sum", {in}, {out}, groups, size, params);
       });
   return {manager.get_buffer_data<float>(y), manager.get_buffer_data<float>(loss, 1)[0]};
@@ -171,25 +175,26 @@ StepResult gpu_step_recorded(ComputeManager& manager, const Model& model, const 
   auto x = step.create_buffer(x_values.size() * sizeof(float));
   step.record_upload(x, x_values);
   auto h_linear = step.create_buffer(std::size_t{model.batch} * model.hidden * sizeof(float));
-  step.record_over("matmul", {x, weights.w1}, {h_linear}, {model.hidden, model.batch},
-                   MatmulParams{model.batch, model.hidden, model.inputs});
+  step.record("matmul", {x, weights.w1}, {h_linear}, TotalThreads{model.hidden, model.batch},
+              MatmulParams{model.batch, model.hidden, model.inputs});
   x.reset();
   auto h = step.create_buffer(std::size_t{model.batch} * model.hidden * sizeof(float));
-  step.record_over("activation", {h_linear, weights.b1}, {h}, {model.hidden, model.batch},
-                   ActivationParams{model.batch, model.hidden, kGelu, 0.0F, 1.0F});
+  step.record("activation", {h_linear, weights.b1}, {h}, TotalThreads{model.hidden, model.batch},
+              ActivationParams{model.batch, model.hidden, kGelu, 0.0F, 1.0F});
   h_linear.reset();
   auto y_linear = step.create_buffer(std::size_t{model.batch} * model.outputs * sizeof(float));
-  step.record_over("matmul", {h, weights.w2}, {y_linear}, {model.outputs, model.batch},
-                   MatmulParams{model.batch, model.outputs, model.hidden});
+  step.record("matmul", {h, weights.w2}, {y_linear}, TotalThreads{model.outputs, model.batch},
+              MatmulParams{model.batch, model.outputs, model.hidden});
   h.reset();
   auto y = step.create_buffer(std::size_t{model.batch} * model.outputs * sizeof(float));
-  step.record_over("activation", {y_linear, weights.b2}, {y}, {model.outputs, model.batch},
-                   ActivationParams{model.batch, model.outputs, kIdentity, 0.0F, 1.0F});
+  step.record("activation", {y_linear, weights.b2}, {y}, TotalThreads{model.outputs, model.batch},
+              ActivationParams{model.batch, model.outputs, kIdentity, 0.0F, 1.0F});
   y_linear.reset();
   const BufferRef loss = reduce_loss(
       manager, y, model.batch * model.outputs,
       [&](std::size_t bytes) { return step.create_buffer(bytes); },
-      [&](const BufferRef& in, const BufferRef& out, Extent3D groups, Extent3D size,
+      [&](const BufferRef& in, const BufferRef& out, const ThreadGroups& groups,
+          const ThreadsPerGroup& size,
           ReduceParams params) { step.record("reduce_sum", {in}, {out}, groups, size, params); });
   step.execute();
   return {manager.get_buffer_data<float>(y), manager.get_buffer_data<float>(loss, 1)[0]};

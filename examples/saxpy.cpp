@@ -30,9 +30,11 @@ int main() {
   auto y = bufferpool::autorelease(manager.create_buffer(std::span<const float>(ys)));
   auto out = bufferpool::autorelease(manager.create_buffer(xs.size() * sizeof(float)));
 
-  manager.execute_shader("saxpy", {x, y}, {out}, {(n + 63) / 64, 1, 1}, {64, 1, 1}, Saxpy{n, 2.0F});
-  manager.execute_shader("saxpy", {x, y}, {out}, n, Saxpy{n, 2.0F});
-  auto pending = manager.submit("saxpy", {x, y}, {out}, n, Saxpy{n, 2.0F});
+  manager.execute_shader("saxpy", {x, y}, {out}, bufferpool::ThreadGroups{(n + 63) / 64},
+                         bufferpool::ThreadsPerGroup{64}, Saxpy{n, 2.0F});
+  manager.execute_shader("saxpy", {x, y}, {out}, bufferpool::TotalThreads{n}, Saxpy{n, 2.0F});
+  auto pending =
+      manager.submit("saxpy", {x, y}, {out}, bufferpool::TotalThreads{n}, Saxpy{n, 2.0F});
   pending.wait();
 
   const auto result = manager.get_buffer_data<float>(out);

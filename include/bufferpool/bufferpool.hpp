@@ -9,9 +9,9 @@
 // BUFFERPOOL_WITH_VULKAN) so that a program using only the core needs none
 // of their headers or libraries:
 //  - <bufferpool/manager.hpp>: ComputeManager and the types of its calls
-//    (manager_options.hpp, extent.hpp, buffer_list.hpp, push_constants.hpp,
-//    submission.hpp, sequence.hpp, performance_metrics.hpp, builtin_shaders.hpp,
-//    shader_compile_error.hpp), which it includes;
+//    (manager_options.hpp, extent.hpp, dispatch_size.hpp, buffer_list.hpp,
+//    push_constants.hpp, submission.hpp, sequence.hpp, performance_metrics.hpp,
+//    builtin_shaders.hpp, shader_compile_error.hpp), which it includes;
 //  - <bufferpool/vulkan.hpp>: the Vulkan backend and device choice;
 //  - <bufferpool/vulkan_buffer_range.hpp>: a buffer's VkBuffer, offset and
 //    range, which includes <vulkan/vulkan.h> itself.

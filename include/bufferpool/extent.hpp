@@ -6,9 +6,9 @@
 
 namespace bufferpool {
 
-/// Three sizes: thread groups in a dispatch, threads in a group, or threads
-/// in all. Braced lists work: `{groups, 1, 1}`. A value type; every call is
-/// cheap and may run on any thread.
+/// Three 32-bit sizes, with no meaning of their own: the dispatch calls take
+/// ThreadGroups, ThreadsPerGroup or TotalThreads (dispatch_size.hpp), which
+/// hold one. A value type; every call is cheap and may run on any thread.
 struct Extent3D {
   std::uint32_t x = 1;
   std::uint32_t y = 1;

@@ -3,7 +3,8 @@
 //
 // Part of the bufferpool::vulkan target. This header includes the types its
 // calls take and return, each in its own header: ManagerOptions
-// (manager_options.hpp), Extent3D (extent.hpp), BufferList
+// (manager_options.hpp), the dispatch sizes ThreadGroups, ThreadsPerGroup,
+// TotalThreads and DispatchGrid (dispatch_size.hpp), BufferList
 // (buffer_list.hpp), PushConstants (push_constants.hpp), Submission
 // (submission.hpp), Sequence (sequence.hpp), PerformanceMetrics (performance_metrics.hpp), the
 // built-in kernels (builtin_shaders.hpp) and ShaderCompileError
@@ -18,8 +19,8 @@
 #include <bufferpool/buffer.hpp>
 #include <bufferpool/buffer_list.hpp>
 #include <bufferpool/builtin_shaders.hpp>
+#include <bufferpool/dispatch_size.hpp>
 #include <bufferpool/errors.hpp>
-#include <bufferpool/extent.hpp>
 #include <bufferpool/manager_options.hpp>
 #include <bufferpool/performance_metrics.hpp>
 #include <bufferpool/pool.hpp>
@@ -187,40 +188,38 @@ class ComputeManager {
                                const std::string& pipeline_name);
 
   /// The group size used when a dispatch names none: a multiple of the
-  /// device's subgroup size within its limits, shaped like `total_threads`
-  /// (1-, 2- or 3-dimensional); a shader's fixed local_size where it has
-  /// one. Throws InvalidArgumentError for an unknown pipeline. Cheap.
-  [[nodiscard]] Extent3D threads_per_group(const std::string& pipeline_name,
-                                           Extent3D total_threads = {}) const;
+  /// device's subgroup size within its limits, shaped like `grid` (1-, 2- or
+  /// 3-dimensional); a shader's fixed local_size where it has one. Throws
+  /// InvalidArgumentError for an unknown pipeline. Cheap.
+  [[nodiscard]] ThreadsPerGroup threads_per_group(const std::string& pipeline_name,
+                                                  const DispatchGrid& grid = TotalThreads{1}) const;
 
   // --- Dispatch --------------------------------------------------------------
+  //
+  // Each call names what it covers by type, so that a count of threads is
+  // never read as a count of groups:
+  //
+  //     manager.execute_shader("saxpy", {x, y}, {out}, TotalThreads{n}, params);
+  //     manager.execute_shader("saxpy", {x, y}, {out}, ThreadGroups{(n + 63) / 64},
+  //                            ThreadsPerGroup{64}, params);
 
-  /// Runs `pipeline_name` over `thread_groups` groups of `threads_per_group`
-  /// threads (chosen by the manager in the overload without it, see
-  /// threads_per_group(); shaped like thread_groups),
-  /// with `inputs` then `outputs` bound at bindings 0..n-1, and waits for
-  /// all submitted work, this dispatch's included.
+  /// Runs `pipeline_name` over `grid` (ThreadGroups, or TotalThreads covered
+  /// with whole groups) in groups of `threads_per_group` threads, with
+  /// `inputs` then `outputs` bound at bindings 0..n-1, and waits for all
+  /// submitted work, this dispatch's included.
   /// Throws InvalidArgumentError when the buffer count differs from the
-  /// shader's bindings, a group size passes the device's limits or differs
-  /// from a fixed one, or a buffer passes maxStorageBufferRange; UsageError
-  /// for an empty handle or a buffer from another manager's pool;
-  /// BackendError on the host backend.
+  /// shader's bindings, a group size or group count passes the device's
+  /// limits or a group size differs from a fixed one, or a buffer passes
+  /// maxStorageBufferRange; UsageError for an empty handle or a buffer from
+  /// another manager's pool; BackendError on the host backend.
   ///
   /// Cost: as submit(), plus the wait.
   void execute_shader(const std::string& pipeline_name, BufferList inputs, BufferList outputs,
-                      Extent3D thread_groups, Extent3D threads_per_group,
+                      const DispatchGrid& grid, const ThreadsPerGroup& threads_per_group,
                       const PushConstants& push_constants = {});
-  /// As above, with the group size chosen by the manager.
+  /// As above, in groups of threads_per_group(pipeline_name, grid).
   void execute_shader(const std::string& pipeline_name, BufferList inputs, BufferList outputs,
-                      Extent3D thread_groups, const PushConstants& push_constants = {});
-  /// Runs at least `total_threads` threads in one dimension, in groups the
-  /// manager chooses; kernels bounds-check their index.
-  void execute_shader(const std::string& pipeline_name, BufferList inputs, BufferList outputs,
-                      std::size_t total_threads, const PushConstants& push_constants = {});
-  /// Runs at least `total_threads` threads in up to three dimensions.
-  void execute_shader_over(const std::string& pipeline_name, BufferList inputs, BufferList outputs,
-                           Extent3D total_threads, const PushConstants& push_constants = {},
-                           std::optional<Extent3D> threads_per_group = {});
+                      const DispatchGrid& grid, const PushConstants& push_constants = {});
 
   /// As execute_shader, without waiting: records the dispatch into one of a
   /// few reusable command buffers and submits it. Throws as execute_shader.
@@ -230,19 +229,12 @@ class ComputeManager {
   /// update per buffer and one vkQueueSubmit, under the queue's lock. Blocks only when 16
   /// submissions are still running, until the oldest of them ends.
   [[nodiscard]] Submission submit(const std::string& pipeline_name, BufferList inputs,
-                                  BufferList outputs, Extent3D thread_groups,
-                                  Extent3D threads_per_group,
+                                  BufferList outputs, const DispatchGrid& grid,
+                                  const ThreadsPerGroup& threads_per_group,
                                   const PushConstants& push_constants = {});
   [[nodiscard]] Submission submit(const std::string& pipeline_name, BufferList inputs,
-                                  BufferList outputs, Extent3D thread_groups,
+                                  BufferList outputs, const DispatchGrid& grid,
                                   const PushConstants& push_constants = {});
-  [[nodiscard]] Submission submit(const std::string& pipeline_name, BufferList inputs,
-                                  BufferList outputs, std::size_t total_threads,
-                                  const PushConstants& push_constants = {});
-  [[nodiscard]] Submission submit_over(const std::string& pipeline_name, BufferList inputs,
-                                       BufferList outputs, Extent3D total_threads,
-                                       const PushConstants& push_constants = {},
-                                       std::optional<Extent3D> threads_per_group = {});
 
   /// Blocks until all submitted work is done. Returns at once when it is.
   void wait_idle() const;

@@ -1,6 +1,8 @@
 // PushConstants: the small scalar parameters of one dispatch.
 #pragma once
 
+#include <bufferpool/dispatch_size.hpp>
+
 #include <array>
 #include <cstddef>
 #include <cstring>
@@ -10,11 +12,11 @@
 namespace bufferpool {
 
 /// Small scalar parameters for a kernel's push_constant block: any trivially
-/// copyable struct of up to 128 bytes, laid out as the shader's block is
-/// (std430: a float or uint is 4 bytes, 4-byte aligned).
+/// copyable struct of up to 128 bytes (not a pointer or a dispatch size), laid out as the shader's
+/// block is (std430: a float or uint is 4 bytes, 4-byte aligned).
 ///
 ///     struct Saxpy { std::uint32_t n; float a; };
-///     manager.execute_shader("saxpy", {x, y}, {out}, n, Saxpy{n, 2.0f});
+///     manager.execute_shader("saxpy", {x, y}, {out}, TotalThreads{n}, Saxpy{n, 2.0f});
 ///
 /// A value type of 136 bytes: making one copies the struct, allocates
 /// nothing, and may happen on any thread. A struct above 128 bytes does not
@@ -26,7 +28,8 @@ class PushConstants {
   PushConstants() noexcept = default;
   template <typename T>
   requires(std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> &&
-           !std::is_same_v<T, PushConstants>) PushConstants(const T& value)
+           !std::is_same_v<T, PushConstants> && !is_dispatch_size_v<T>)
+      PushConstants(const T& value)
   noexcept  // NOLINT(google-explicit-constructor): reads as a value
       : size_bytes_(sizeof(T)) {
     static_assert(sizeof(T) <= kMaxBytes, "push constants hold at most 128 bytes");

@@ -7,7 +7,7 @@
 
 #include <bufferpool/buffer.hpp>
 #include <bufferpool/buffer_list.hpp>
-#include <bufferpool/extent.hpp>
+#include <bufferpool/dispatch_size.hpp>
 #include <bufferpool/push_constants.hpp>
 #include <bufferpool/submission.hpp>
 
@@ -75,21 +75,15 @@ class Sequence {
   /// ComputeManager::create_buffer, and UsageError when the manager is gone.
   [[nodiscard]] BufferRef create_buffer(std::size_t size_bytes);
 
-  /// Records `pipeline_name` over `thread_groups` groups of
-  /// `threads_per_group` threads, as ComputeManager::execute_shader with
-  /// the same arguments would run it, and throws as it does; UsageError once
-  /// submitted.
+  /// Records `pipeline_name` over `grid` in groups of `threads_per_group`
+  /// threads, as ComputeManager::execute_shader with the same arguments
+  /// would run it, and throws as it does; UsageError once submitted.
   void record(const std::string& pipeline_name, BufferList inputs, BufferList outputs,
-              Extent3D thread_groups, Extent3D threads_per_group,
+              const DispatchGrid& grid, const ThreadsPerGroup& threads_per_group,
               const PushConstants& push_constants = {});
-  /// Records at least `total_threads` threads in one dimension, in groups
-  /// chosen as ComputeManager::execute_shader_over chooses them.
+  /// As above, in groups of ComputeManager::threads_per_group(pipeline_name, grid).
   void record(const std::string& pipeline_name, BufferList inputs, BufferList outputs,
-              std::size_t total_threads, const PushConstants& push_constants = {});
-  /// Records at least `total_threads` threads in up to three dimensions.
-  void record_over(const std::string& pipeline_name, BufferList inputs, BufferList outputs,
-                   Extent3D total_threads, const PushConstants& push_constants = {},
-                   std::optional<Extent3D> threads_per_group = {});
+              const DispatchGrid& grid, const PushConstants& push_constants = {});
 
   /// Records a copy of `data` into the start of `buffer`: the bytes are
   /// copied now into a host-visible staging buffer that the sequence keeps,
@@ -135,6 +129,10 @@ class Sequence {
   friend class ComputeManager;
   explicit Sequence(std::shared_ptr<State> state) noexcept;
   void record_upload_bytes(const BufferRef& buffer, std::span<const std::byte> data);
+  void record_dispatch(const std::string& pipeline_name, const BufferList& inputs,
+                       const BufferList& outputs, const DispatchGrid& grid,
+                       const std::optional<ThreadsPerGroup>& threads_per_group,
+                       const PushConstants& push_constants);
   [[nodiscard]] State& live_state(const char* call) const;
   /// live_state(), and UsageError once submitted: `call` records no more.
   [[nodiscard]] State& recording_state(const char* call, std::string_view pipeline = {}) const;

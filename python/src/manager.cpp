@@ -139,9 +139,8 @@ struct Dispatch {
   std::string pipeline;
   std::vector<BufferRef> inputs;
   std::vector<BufferRef> outputs;
-  std::optional<Extent3D> thread_groups;
-  std::optional<Extent3D> threads_per_group;
-  std::optional<Extent3D> total_threads;
+  DispatchGrid grid;
+  std::optional<ThreadsPerGroup> threads_per_group;
   PushConstants push_constants;
 };
 
@@ -150,50 +149,37 @@ Dispatch dispatch_from(std::string pipeline, const py::handle& inputs, const py:
                        const py::handle& thread_groups, const py::handle& threads_per_group,
                        const py::handle& push_constants, const py::handle& total_threads,
                        const char* call = "execute_shader") {
-  Dispatch dispatch{std::move(pipeline),
-                    handles_from(inputs, "inputs"),
-                    handles_from(outputs, "outputs"),
-                    extent_from(thread_groups, "thread_groups"),
-                    extent_from(threads_per_group, "threads_per_group"),
-                    extent_from(total_threads, "total_threads"),
-                    push_constants_from(push_constants)};
-  if (dispatch.thread_groups.has_value() == dispatch.total_threads.has_value()) {
+  const auto groups = extent_from(thread_groups, "thread_groups");
+  const auto threads = extent_from(total_threads, "total_threads");
+  if (groups.has_value() == threads.has_value()) {
     throw InvalidArgumentError(
-        std::string("bufferpool: ") + call + "(\"" + dispatch.pipeline +
+        std::string("bufferpool: ") + call + "(\"" + pipeline +
         "\") needs either thread_groups (groups of threads_per_group threads; the manager "
         "picks the group size when it is None) or total_threads (threads in all, in groups "
         "the manager picks), not " +
-        (dispatch.thread_groups ? "both" : "neither"));
+        (groups ? "both" : "neither"));
   }
-  return dispatch;
+  const auto size = extent_from(threads_per_group, "threads_per_group");
+  return Dispatch{
+      std::move(pipeline),
+      handles_from(inputs, "inputs"),
+      handles_from(outputs, "outputs"),
+      groups ? DispatchGrid(ThreadGroups{*groups}) : DispatchGrid(TotalThreads{*threads}),
+      size ? std::optional(ThreadsPerGroup{*size}) : std::nullopt,
+      push_constants_from(push_constants)};
 }
 
 Submission run(ComputeManager& manager, const Dispatch& d, bool wait) {
   const BufferList inputs(d.inputs);
   const BufferList outputs(d.outputs);
-  if (d.total_threads) {
-    if (wait) {
-      manager.execute_shader_over(d.pipeline, inputs, outputs, *d.total_threads, d.push_constants,
-                                  d.threads_per_group);
-      return {};
-    }
-    return manager.submit_over(d.pipeline, inputs, outputs, *d.total_threads, d.push_constants,
-                               d.threads_per_group);
-  }
-  if (d.threads_per_group) {
-    if (wait) {
-      manager.execute_shader(d.pipeline, inputs, outputs, *d.thread_groups, *d.threads_per_group,
-                             d.push_constants);
-      return {};
-    }
-    return manager.submit(d.pipeline, inputs, outputs, *d.thread_groups, *d.threads_per_group,
-                          d.push_constants);
-  }
-  if (wait) {
-    manager.execute_shader(d.pipeline, inputs, outputs, *d.thread_groups, d.push_constants);
-    return {};
-  }
-  return manager.submit(d.pipeline, inputs, outputs, *d.thread_groups, d.push_constants);
+  const Submission submitted =
+      d.threads_per_group ? manager.submit(d.pipeline, inputs, outputs, d.grid,
+                                           *d.threads_per_group, d.push_constants)
+                          : manager.submit(d.pipeline, inputs, outputs, d.grid, d.push_constants);
+  if (!wait) return submitted;
+  // execute_shader waits for all submitted work, not only this dispatch's.
+  manager.wait_idle();
+  return {};
 }
 
 /// A Sequence as Python holds it. `manager` (the Python ComputeManager)
@@ -225,22 +211,15 @@ class PySequence {
   Sequence sequence_;
 };
 
-/// Records `d` as ComputeManager::execute_shader / execute_shader_over
-/// would run it (run() above), group size chosen the same way.
-void record(const ComputeManager& manager, Sequence& sequence, const Dispatch& d) {
+/// Records `d` as ComputeManager::execute_shader would run it (run() above).
+void record(Sequence& sequence, const Dispatch& d) {
   const BufferList inputs(d.inputs);
   const BufferList outputs(d.outputs);
-  if (d.total_threads) {
-    sequence.record_over(d.pipeline, inputs, outputs, *d.total_threads, d.push_constants,
-                         d.threads_per_group);
-    return;
+  if (d.threads_per_group) {
+    sequence.record(d.pipeline, inputs, outputs, d.grid, *d.threads_per_group, d.push_constants);
+  } else {
+    sequence.record(d.pipeline, inputs, outputs, d.grid, d.push_constants);
   }
-  // execute_shader without threads_per_group picks it shaped like
-  // thread_groups; Sequence::record takes it explicitly, so ask the same.
-  const Extent3D size = d.threads_per_group
-                            ? *d.threads_per_group
-                            : manager.threads_per_group(d.pipeline, *d.thread_groups);
-  sequence.record(d.pipeline, inputs, outputs, *d.thread_groups, size, d.push_constants);
 }
 
 py::tuple extent_tuple(const Extent3D& extent) {
@@ -474,8 +453,9 @@ void bind_manager(py::module_& module) {
           "threads_per_group",
           [](const PyComputeManager& self, const std::string& pipeline,
              const py::handle& total_threads) {
-            const Extent3D total = extent_from(total_threads, "total_threads").value_or(Extent3D{});
-            return extent_tuple(self.manager().threads_per_group(pipeline, total));
+            const TotalThreads total{
+                extent_from(total_threads, "total_threads").value_or(Extent3D{})};
+            return extent_tuple(self.manager().threads_per_group(pipeline, total).extent());
           },
           py::arg("pipeline"), py::arg("total_threads") = py::none(),
           "The group size the manager picks for `pipeline`, as (x, y, z).")
@@ -595,8 +575,7 @@ void bind_manager(py::module_& module) {
             const Dispatch dispatch =
                 dispatch_from(std::move(pipeline), inputs, outputs, thread_groups,
                               threads_per_group, push_constants, total_threads, "Sequence.record");
-            const ComputeManager& manager = self.manager().manager();
-            self.locked([&](Sequence& sequence) { record(manager, sequence, dispatch); });
+            self.locked([&](Sequence& sequence) { record(sequence, dispatch); });
           },
           py::arg("name"), py::arg("inputs"), py::arg("outputs"),
           py::arg("thread_groups") = py::none(), py::arg("threads_per_group") = py::none(),

@@ -189,19 +189,6 @@ struct ComputeManager::Impl final : manager_detail::SequenceHost {
     sequences.push_back(state);
   }
 
-  std::pair<Extent3D, Extent3D> groups_over(
-      const std::string& pipeline_name, const Extent3D& total_threads,
-      const std::optional<Extent3D>& threads_per_group) override {
-    const auto pipeline = find_pipeline(pipeline_name);
-    const Extent3D size = threads_per_group
-                              ? *threads_per_group
-                              : automatic_group_size(pipeline->interface, total_threads);
-    if (vulkan) check_group_size(*pipeline, size);
-    const Extent3D groups{groups_for(total_threads.x, size.x), groups_for(total_threads.y, size.y),
-                          groups_for(total_threads.z, size.z)};
-    return {size, groups};
-  }
-
   vulkan_detail::CopyCommand prepare_copy(const BufferRef& source, const BufferRef& destination,
                                           std::size_t bytes) override {
     vulkan_detail::CopyCommand command;
@@ -315,7 +302,7 @@ struct ComputeManager::Impl final : manager_detail::SequenceHost {
 
   vulkan_detail::SequenceCommand prepare_dispatch(
       const std::string& pipeline_name, const BufferList& inputs, const BufferList& outputs,
-      const Extent3D& groups, const std::optional<Extent3D>& requested_size,
+      const DispatchGrid& grid, const std::optional<ThreadsPerGroup>& requested_size,
       const PushConstants& push_constants, std::shared_ptr<const void>& keep_alive) override {
     const auto pipeline = find_pipeline(pipeline_name);
     if (!vulkan)
@@ -334,9 +321,14 @@ struct ComputeManager::Impl final : manager_detail::SequenceHost {
                                  "\" got push constants but its shader declares no "
                                  "layout(push_constant) block");
     }
-    const Extent3D size =
-        requested_size ? *requested_size : automatic_group_size(pipeline->interface, groups);
+    const Extent3D size = requested_size ? requested_size->extent()
+                                         : automatic_group_size(pipeline->interface, grid.extent());
     check_group_size(*pipeline, size);
+    const Extent3D& asked = grid.extent();
+    const Extent3D groups = grid.counts_threads()
+                                ? Extent3D{groups_for(asked.x, size.x), groups_for(asked.y, size.y),
+                                           groups_for(asked.z, size.z)}
+                                : asked;
     const auto& limits = vulkan->device()->limits();
     const std::array<std::uint32_t, 3> group_values{groups.x, groups.y, groups.z};
     for (std::size_t dimension = 0; dimension < 3; ++dimension) {
@@ -388,11 +380,11 @@ struct ComputeManager::Impl final : manager_detail::SequenceHost {
   }
 
   std::uint64_t dispatch(const std::string& pipeline_name, const BufferList& inputs,
-                         const BufferList& outputs, const Extent3D& groups,
-                         const std::optional<Extent3D>& requested_size,
+                         const BufferList& outputs, const DispatchGrid& grid,
+                         const std::optional<ThreadsPerGroup>& requested_size,
                          const PushConstants& push_constants) {
     std::shared_ptr<const void> pipeline;
-    const auto prepared = prepare_dispatch(pipeline_name, inputs, outputs, groups, requested_size,
+    const auto prepared = prepare_dispatch(pipeline_name, inputs, outputs, grid, requested_size,
                                            push_constants, pipeline);
     vulkan_detail::DispatchCommand command;
     command.program = prepared.program;
@@ -704,70 +696,41 @@ void ComputeManager::create_compute_pipeline(const std::string& library,
   }
 }
 
-Extent3D ComputeManager::threads_per_group(const std::string& pipeline_name,
-                                           Extent3D total_threads) const {
+ThreadsPerGroup ComputeManager::threads_per_group(const std::string& pipeline_name,
+                                                  const DispatchGrid& grid) const {
   const auto pipeline = impl_->find_pipeline(pipeline_name);
-  return impl_->automatic_group_size(pipeline->interface, total_threads);
+  return ThreadsPerGroup{impl_->automatic_group_size(pipeline->interface, grid.extent())};
 }
 
 Submission ComputeManager::submit(const std::string& pipeline_name, BufferList inputs,
-                                  BufferList outputs, Extent3D thread_groups,
-                                  Extent3D threads_per_group, const PushConstants& push_constants) {
-  const std::uint64_t value = impl_->dispatch(pipeline_name, inputs, outputs, thread_groups,
-                                              threads_per_group, push_constants);
-  return {impl_->backend, value};
-}
-
-Submission ComputeManager::submit(const std::string& pipeline_name, BufferList inputs,
-                                  BufferList outputs, Extent3D thread_groups,
+                                  BufferList outputs, const DispatchGrid& grid,
+                                  const ThreadsPerGroup& threads_per_group,
                                   const PushConstants& push_constants) {
   const std::uint64_t value =
-      impl_->dispatch(pipeline_name, inputs, outputs, thread_groups, std::nullopt, push_constants);
+      impl_->dispatch(pipeline_name, inputs, outputs, grid, threads_per_group, push_constants);
   return {impl_->backend, value};
 }
 
-Submission ComputeManager::submit_over(const std::string& pipeline_name, BufferList inputs,
-                                       BufferList outputs, Extent3D total_threads,
-                                       const PushConstants& push_constants,
-                                       std::optional<Extent3D> threads_per_group) {
-  const auto [size, groups] = impl_->groups_over(pipeline_name, total_threads, threads_per_group);
-  return submit(pipeline_name, inputs, outputs, groups, size, push_constants);
-}
-
 Submission ComputeManager::submit(const std::string& pipeline_name, BufferList inputs,
-                                  BufferList outputs, std::size_t total_threads,
+                                  BufferList outputs, const DispatchGrid& grid,
                                   const PushConstants& push_constants) {
-  return submit_over(pipeline_name, inputs, outputs, Extent3D{total_threads}, push_constants);
+  const std::uint64_t value =
+      impl_->dispatch(pipeline_name, inputs, outputs, grid, std::nullopt, push_constants);
+  return {impl_->backend, value};
 }
 
 void ComputeManager::execute_shader(const std::string& pipeline_name, BufferList inputs,
-                                    BufferList outputs, Extent3D thread_groups,
-                                    Extent3D threads_per_group,
+                                    BufferList outputs, const DispatchGrid& grid,
+                                    const ThreadsPerGroup& threads_per_group,
                                     const PushConstants& push_constants) {
-  (void)submit(pipeline_name, inputs, outputs, thread_groups, threads_per_group, push_constants);
+  (void)submit(pipeline_name, inputs, outputs, grid, threads_per_group, push_constants);
   impl_->wait_all();
 }
 
 void ComputeManager::execute_shader(const std::string& pipeline_name, BufferList inputs,
-                                    BufferList outputs, Extent3D thread_groups,
+                                    BufferList outputs, const DispatchGrid& grid,
                                     const PushConstants& push_constants) {
-  (void)submit(pipeline_name, inputs, outputs, thread_groups, push_constants);
-  impl_->wait_all();
-}
-
-void ComputeManager::execute_shader(const std::string& pipeline_name, BufferList inputs,
-                                    BufferList outputs, std::size_t total_threads,
-                                    const PushConstants& push_constants) {
-  (void)submit(pipeline_name, inputs, outputs, total_threads, push_constants);
-  impl_->wait_all();
-}
-
-void ComputeManager::execute_shader_over(const std::string& pipeline_name, BufferList inputs,
-                                         BufferList outputs, Extent3D total_threads,
-                                         const PushConstants& push_constants,
-                                         std::optional<Extent3D> threads_per_group) {
-  (void)submit_over(pipeline_name, inputs, outputs, total_threads, push_constants,
-                    threads_per_group);
+  (void)submit(pipeline_name, inputs, outputs, grid, push_constants);
   impl_->wait_all();
 }
 

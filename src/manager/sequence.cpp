@@ -100,31 +100,29 @@ BufferRef Sequence::create_buffer(std::size_t size_bytes) {
 }
 
 void Sequence::record(const std::string& pipeline_name, BufferList inputs, BufferList outputs,
-                      Extent3D thread_groups, Extent3D threads_per_group,
+                      const DispatchGrid& grid, const ThreadsPerGroup& threads_per_group,
                       const PushConstants& push_constants) {
+  record_dispatch(pipeline_name, inputs, outputs, grid, threads_per_group, push_constants);
+}
+
+void Sequence::record(const std::string& pipeline_name, BufferList inputs, BufferList outputs,
+                      const DispatchGrid& grid, const PushConstants& push_constants) {
+  record_dispatch(pipeline_name, inputs, outputs, grid, std::nullopt, push_constants);
+}
+
+void Sequence::record_dispatch(const std::string& pipeline_name, const BufferList& inputs,
+                               const BufferList& outputs, const DispatchGrid& grid,
+                               const std::optional<ThreadsPerGroup>& threads_per_group,
+                               const PushConstants& push_constants) {
   State& state = recording_state("record()", pipeline_name);
   std::shared_ptr<const void> pipeline;
-  auto command = state.host->prepare_dispatch(pipeline_name, inputs, outputs, thread_groups,
+  auto command = state.host->prepare_dispatch(pipeline_name, inputs, outputs, grid,
                                               threads_per_group, push_constants, pipeline);
   state.commands.push_back(std::move(command));
   state.pipelines.push_back(std::move(pipeline));
   hold(state, inputs);
   hold(state, outputs);
   ++state.dispatches;
-}
-
-void Sequence::record(const std::string& pipeline_name, BufferList inputs, BufferList outputs,
-                      std::size_t total_threads, const PushConstants& push_constants) {
-  record_over(pipeline_name, inputs, outputs, Extent3D{total_threads}, push_constants);
-}
-
-void Sequence::record_over(const std::string& pipeline_name, BufferList inputs, BufferList outputs,
-                           Extent3D total_threads, const PushConstants& push_constants,
-                           std::optional<Extent3D> threads_per_group) {
-  State& state = recording_state("record_over()", pipeline_name);
-  const auto [size, groups] =
-      state.host->groups_over(pipeline_name, total_threads, threads_per_group);
-  record(pipeline_name, inputs, outputs, groups, size, push_constants);
 }
 
 void Sequence::record_upload_bytes(const BufferRef& buffer, std::span<const std::byte> data) {

@@ -6,7 +6,7 @@
 
 #include <bufferpool/buffer.hpp>
 #include <bufferpool/buffer_list.hpp>
-#include <bufferpool/extent.hpp>
+#include <bufferpool/dispatch_size.hpp>
 #include <bufferpool/pool.hpp>
 #include <bufferpool/push_constants.hpp>
 #include <bufferpool/sequence.hpp>
@@ -39,15 +39,12 @@ class SequenceHost {
   [[nodiscard]] virtual BufferPool& upload_pool() = 0;
   [[nodiscard]] virtual std::shared_ptr<vulkan_detail::VulkanDevice> device() = 0;
   /// Checks a dispatch as execute_shader does and returns it, with the
-  /// pipeline to keep alive while it is recorded.
+  /// pipeline to keep alive while it is recorded. Without
+  /// `threads_per_group`, the manager's choice for `grid`.
   [[nodiscard]] virtual vulkan_detail::SequenceCommand prepare_dispatch(
       const std::string& pipeline_name, const BufferList& inputs, const BufferList& outputs,
-      const Extent3D& thread_groups, const std::optional<Extent3D>& threads_per_group,
+      const DispatchGrid& grid, const std::optional<ThreadsPerGroup>& threads_per_group,
       const PushConstants& push_constants, std::shared_ptr<const void>& pipeline) = 0;
-  /// The group size and group count for at least `total_threads` threads.
-  [[nodiscard]] virtual std::pair<Extent3D, Extent3D> groups_over(
-      const std::string& pipeline_name, const Extent3D& total_threads,
-      const std::optional<Extent3D>& threads_per_group) = 0;
   [[nodiscard]] virtual vulkan_detail::CopyCommand prepare_copy(const BufferRef& source,
                                                                 const BufferRef& destination,
                                                                 std::size_t size_bytes) = 0;

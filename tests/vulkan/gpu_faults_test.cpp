@@ -60,7 +60,7 @@ TEST(GpuFaults, DeviceAllocationsFailingMidWorkloadSurfaceAsOutOfMemoryAndLoseNo
       auto x = autorelease(manager.create_buffer(std::vector<float>(n, float(step))));
       auto y = autorelease(manager.create_buffer(std::vector<float>(n, 1.0F)));
       auto out = autorelease(manager.create_buffer(std::size_t{n} * sizeof(float)));
-      manager.execute_shader("saxpy", {x, y}, {out}, n, SaxpyParams{n, 2.0F});
+      manager.execute_shader("saxpy", {x, y}, {out}, TotalThreads{n}, SaxpyParams{n, 2.0F});
       for (const float value : manager.get_buffer_data<float>(out)) {
         ASSERT_FLOAT_EQ(value, 2.0F * float(step) + 1.0F) << "step " << step;
       }
@@ -79,7 +79,7 @@ TEST(GpuFaults, DeviceAllocationsFailingMidWorkloadSurfaceAsOutOfMemoryAndLoseNo
   auto x = manager.create_buffer(std::vector<float>(n, 3.0F));
   auto y = manager.create_buffer(std::vector<float>(n, 1.0F));
   auto out = manager.create_buffer(std::size_t{n} * sizeof(float));
-  manager.execute_shader("saxpy", {x, y}, {out}, n, SaxpyParams{n, 2.0F});
+  manager.execute_shader("saxpy", {x, y}, {out}, TotalThreads{n}, SaxpyParams{n, 2.0F});
   for (const float value : manager.get_buffer_data<float>(out)) ASSERT_FLOAT_EQ(value, 7.0F);
   x.reset();
   y.reset();
@@ -117,7 +117,7 @@ TEST(GpuFaults, BuffersDroppedWhileTheirDispatchesRunKeepTheirResultsUnderFaults
       auto x = manager.create_buffer(std::vector<float>(n, float(step)));
       auto y = manager.create_buffer(std::vector<float>(n, 0.5F));
       auto out = manager.create_buffer(std::size_t{n} * sizeof(float));
-      auto work = manager.submit("saxpy", {x, y}, {out}, n, SaxpyParams{n, 3.0F});
+      auto work = manager.submit("saxpy", {x, y}, {out}, TotalThreads{n}, SaxpyParams{n, 3.0F});
       // x and y go now, while the dispatch may still read them.
       pending.push_back({std::move(work), std::move(out), 3.0F * float(step) + 0.5F});
     } catch (const OutOfMemoryError&) {

@@ -71,32 +71,34 @@ class VulkanKernels : public ::testing::Test {
   }
 
   std::vector<float> saxpy(const std::vector<float>& x, const std::vector<float>& y, float a,
-                           std::optional<Extent3D> threads_per_group = std::nullopt) {
+                           std::optional<ThreadsPerGroup> threads_per_group = std::nullopt) {
     const auto n = static_cast<std::uint32_t>(x.size());
     auto x_buffer = manager.create_buffer(x);
     auto y_buffer = manager.create_buffer(y);
     auto out = manager.create_buffer(x.size() * sizeof(float));
     if (threads_per_group) {
-      const std::uint32_t groups = (n + threads_per_group->x - 1) / threads_per_group->x;
-      manager.execute_shader("saxpy", {x_buffer, y_buffer}, {out}, {groups, 1, 1},
+      const std::uint32_t per_group = threads_per_group->extent().x;
+      const std::uint32_t groups = (n + per_group - 1) / per_group;
+      manager.execute_shader("saxpy", {x_buffer, y_buffer}, {out}, ThreadGroups{groups},
                              *threads_per_group, SaxpyParams{n, a});
     } else {
-      manager.execute_shader("saxpy", {x_buffer, y_buffer}, {out}, x.size(), SaxpyParams{n, a});
+      manager.execute_shader("saxpy", {x_buffer, y_buffer}, {out}, TotalThreads{x.size()},
+                             SaxpyParams{n, a});
     }
     return manager.get_buffer_data<float>(out);
   }
 
   float reduce(const std::vector<float>& x, bool square,
-               std::optional<Extent3D> threads_per_group = std::nullopt) {
+               std::optional<ThreadsPerGroup> threads_per_group = std::nullopt) {
     auto current = manager.create_buffer(x);
     auto n = static_cast<std::uint32_t>(x.size());
     bool first = true;
     do {
-      const Extent3D size =
-          threads_per_group.value_or(manager.threads_per_group("reduce_sum", {n}));
-      const std::uint32_t groups = (n + size.x - 1) / size.x;
+      const ThreadsPerGroup size =
+          threads_per_group.value_or(manager.threads_per_group("reduce_sum", TotalThreads{n}));
+      const std::uint32_t groups = (n + size.extent().x - 1) / size.extent().x;
       auto partial = manager.create_buffer(groups * sizeof(float));
-      manager.execute_shader("reduce_sum", {current}, {partial}, {groups, 1, 1}, size,
+      manager.execute_shader("reduce_sum", {current}, {partial}, ThreadGroups{groups}, size,
                              ReduceParams{n, first && square ? 1U : 0U});
       current = partial;
       n = groups;
@@ -126,21 +128,21 @@ TEST_F(VulkanKernels, ExplicitGroupSizesGiveTheSameResultsAndOnePipelineEach) {
   const auto y = random_floats(n, 4);
   const auto pipelines_before = manager.get_performance_metrics().pipelines;
   for (const std::uint32_t size : {1U, 13U, 64U, 100U, 1024U}) {
-    const auto result = saxpy(x, y, -0.5F, Extent3D{size, 1, 1});
+    const auto result = saxpy(x, y, -0.5F, ThreadsPerGroup{size});
     for (std::size_t i = 0; i < n; ++i) {
       ASSERT_FLOAT_EQ(result[i], -0.5F * x[i] + y[i]) << "group size " << size << ", i = " << i;
     }
   }
-  (void)saxpy(x, y, 2.0F, Extent3D{64, 1, 1});  // cached: no new pipeline
+  (void)saxpy(x, y, 2.0F, ThreadsPerGroup{64});  // cached: no new pipeline
   EXPECT_EQ(manager.get_performance_metrics().pipelines, pipelines_before + 5);
 }
 
 TEST_F(VulkanKernels, TheAutomaticGroupSizeIsWithinTheDevicesLimits) {
-  const Extent3D one_d = manager.threads_per_group("saxpy", {100000});
+  const Extent3D one_d = manager.threads_per_group("saxpy", TotalThreads{100000}).extent();
   EXPECT_GE(one_d.x, 1U);
   EXPECT_EQ(one_d.y, 1U);
   EXPECT_LE(one_d.volume(), 1024U);
-  const Extent3D two_d = manager.threads_per_group("matmul", {300, 300});
+  const Extent3D two_d = manager.threads_per_group("matmul", TotalThreads{300, 300}).extent();
   EXPECT_GT(two_d.y, 1U);
   EXPECT_LE(two_d.volume(), 1024U);
 }
@@ -159,8 +161,8 @@ TEST_F(VulkanKernels, ActivationsMatchTheCpuOverBatchByFeatures) {
     auto out = manager.create_buffer(count * sizeof(float));
     for (std::uint32_t kind = 0; kind <= 5; ++kind) {
       const ActivationParams params{shape.batch, shape.features, kind, 0.1F, 0.75F};
-      manager.execute_shader_over("activation", {x_buffer, bias_buffer}, {out},
-                                  {shape.features, shape.batch}, params);
+      manager.execute_shader("activation", {x_buffer, bias_buffer}, {out},
+                             TotalThreads{shape.features, shape.batch}, params);
       const auto result = manager.get_buffer_data<float>(out);
       for (std::size_t i = 0; i < count; ++i) {
         const float expected = activate(x[i] * 0.75F + bias[i % shape.features], kind, 0.1F);
@@ -182,7 +184,7 @@ TEST_F(VulkanKernels, ReductionMatchesTheCpuForAnyGroupSize) {
     }
     EXPECT_NEAR(reduce(x, false), sum, 1e-3 * std::max(1.0, std::sqrt(double(n)))) << "n = " << n;
     EXPECT_NEAR(reduce(x, true), squares, 1e-4 * squares + 1e-4) << "n = " << n;
-    EXPECT_NEAR(reduce(x, false, Extent3D{100, 1, 1}), sum,
+    EXPECT_NEAR(reduce(x, false, ThreadsPerGroup{100}), sum,
                 1e-3 * std::max(1.0, std::sqrt(double(n))))
         << "n = " << n << ", 100 threads per group";
   }
@@ -201,10 +203,15 @@ TEST_F(VulkanKernels, MatmulMatchesTheCpu) {
     auto b_buffer = manager.create_buffer(b);
     auto c_buffer = manager.create_buffer(std::size_t{shape.rows} * shape.columns * sizeof(float));
     const MatmulParams params{shape.rows, shape.columns, shape.inner};
-    for (const auto& size : {std::optional<Extent3D>{}, std::optional<Extent3D>{Extent3D{8, 8, 1}},
-                             std::optional<Extent3D>{Extent3D{5, 3, 1}}}) {
-      manager.execute_shader_over("matmul", {a_buffer, b_buffer}, {c_buffer},
-                                  {shape.columns, shape.rows}, params, size);
+    const TotalThreads over{shape.columns, shape.rows};
+    for (const auto& size :
+         {std::optional<ThreadsPerGroup>{}, std::optional<ThreadsPerGroup>{ThreadsPerGroup{8, 8}},
+          std::optional<ThreadsPerGroup>{ThreadsPerGroup{5, 3}}}) {
+      if (size) {
+        manager.execute_shader("matmul", {a_buffer, b_buffer}, {c_buffer}, over, *size, params);
+      } else {
+        manager.execute_shader("matmul", {a_buffer, b_buffer}, {c_buffer}, over, params);
+      }
       const auto c = manager.get_buffer_data<float>(c_buffer);
       for (std::uint32_t row = 0; row < shape.rows; ++row) {
         for (std::uint32_t column = 0; column < shape.columns; ++column) {
@@ -247,7 +254,7 @@ TEST_F(VulkanKernels, TheStagingPathGivesTheSameResults) {
   auto y_buffer = staged.create_buffer(y);
   auto out = staged.create_buffer(n * sizeof(float));
   EXPECT_FALSE(out.host_visible());
-  staged.execute_shader("saxpy", {x_buffer, y_buffer}, {out}, n,
+  staged.execute_shader("saxpy", {x_buffer, y_buffer}, {out}, TotalThreads{n},
                         SaxpyParams{static_cast<std::uint32_t>(n), 3.0F});
   const auto result = staged.get_buffer_data<float>(out);
   for (std::size_t i = 0; i < n; ++i) ASSERT_FLOAT_EQ(result[i], 3.0F * x[i] + y[i]);

@@ -17,6 +17,7 @@
 #include <limits>
 #include <locale>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -34,6 +35,35 @@ struct MatmulParams {
   std::uint32_t columns;
   std::uint32_t inner;
 };
+
+// A dispatch's size is named by its type: what each call accepts, checked
+// where it is decided, at compile time. Templated on the manager so that a
+// call that does not compile makes the concept false instead of the file
+// fail.
+template <typename Manager, typename... Sizes>
+concept dispatches_with = requires(Manager& manager, const Sizes&... sizes) {
+  manager.execute_shader("p", BufferList{}, BufferList{}, sizes...);
+};
+template <typename Manager>
+concept takes_a_braced_size = requires(Manager& manager) {
+  manager.execute_shader("p", BufferList{}, BufferList{}, {4U, 1U, 1U});
+};
+static_assert(dispatches_with<ComputeManager, ThreadGroups>);
+static_assert(dispatches_with<ComputeManager, TotalThreads>);
+static_assert(dispatches_with<ComputeManager, ThreadGroups, ThreadsPerGroup>);
+static_assert(dispatches_with<ComputeManager, TotalThreads, ThreadsPerGroup, SaxpyParams>);
+static_assert(!dispatches_with<ComputeManager, std::size_t>, "a bare number has no meaning");
+static_assert(!dispatches_with<ComputeManager, int>);
+static_assert(!dispatches_with<ComputeManager, Extent3D>);
+static_assert(!takes_a_braced_size<ComputeManager>);
+static_assert(!dispatches_with<ComputeManager, ThreadsPerGroup>, "a group size is not a grid");
+static_assert(!dispatches_with<ComputeManager, TotalThreads, TotalThreads>,
+              "a size is not a push constant block");
+static_assert(!dispatches_with<ComputeManager, ThreadGroups, Extent3D>);
+static_assert(!std::is_convertible_v<std::size_t, ThreadGroups>);
+static_assert(!std::is_convertible_v<ThreadGroups, TotalThreads>);
+static_assert(!std::is_convertible_v<TotalThreads, ThreadsPerGroup>);
+static_assert(!std::is_constructible_v<DispatchGrid, ThreadsPerGroup>);
 
 std::filesystem::path temporary_folder(const std::string& name) {
   const auto path = std::filesystem::temp_directory_path() /
@@ -93,8 +123,8 @@ TEST(VulkanManager, ABufferReleasedWhileItsDispatchRunsIsNotReusedUntilItEnds) {
     return std::pair(buffer.native_handle(), buffer.offset_bytes());
   };
   const auto out_place = place_of(out);
-  const Submission work = manager.submit_over("matmul", {a_buffer, b_buffer}, {out},
-                                              {params.columns, params.rows}, params);
+  const Submission work = manager.submit("matmul", {a_buffer, b_buffer}, {out},
+                                         TotalThreads{params.columns, params.rows}, params);
   a_buffer.reset();
   b_buffer.reset();
   out.reset();
@@ -134,7 +164,7 @@ TEST(VulkanManager, SubmitReturnsAtOnceAndWaitGivesTheResult) {
     auto x = manager.create_buffer(std::vector<float>(n, float(i)));
     auto y = manager.create_buffer(std::vector<float>(n, 1.0F));
     outputs.push_back(manager.create_buffer(n * sizeof(float)));
-    submissions.push_back(manager.submit("saxpy", {x, y}, {outputs.back()}, n,
+    submissions.push_back(manager.submit("saxpy", {x, y}, {outputs.back()}, TotalThreads{n},
                                          SaxpyParams{static_cast<std::uint32_t>(n), 2.0F}));
   }
   for (const auto& submission : submissions) submission.wait();
@@ -185,11 +215,12 @@ TEST(VulkanManager, LoadsAFolderOfGlslAndSpirvFiles) {
   auto x = manager.create_buffer(std::vector<float>{1, 2, 3});
   auto y = manager.create_buffer(std::vector<float>{10, 20, 30});
   auto out = manager.create_buffer(3 * sizeof(float));
-  manager.execute_shader("saxpy", {x, y}, {out}, {1, 1, 1}, {64, 1, 1}, SaxpyParams{3, 2.0F});
+  manager.execute_shader("saxpy", {x, y}, {out}, ThreadGroups{1}, ThreadsPerGroup{64},
+                         SaxpyParams{3, 2.0F});
   EXPECT_EQ(manager.get_buffer_data<float>(out), (std::vector<float>{12, 24, 36}));
   manager.create_compute_pipeline("from_files", "fill_index", "fill_index");
   auto values = manager.create_buffer(100 * sizeof(std::uint32_t));
-  manager.execute_shader("fill_index", {}, {values}, {4, 1, 1});
+  manager.execute_shader("fill_index", {}, {values}, ThreadGroups{4});
   const auto indices = manager.get_buffer_data<std::uint32_t>(values);
   for (std::uint32_t i = 0; i < 100; ++i) ASSERT_EQ(indices[i], i);
   std::filesystem::remove_all(folder);
@@ -252,12 +283,12 @@ TEST(VulkanManager, AShaderWithAFixedGroupSizeKeepsIt) {
   ComputeManager manager(validated_manager_options());
   manager.load_shader_library_from_source(kFixedSizeShader, "fixed");
   manager.create_compute_pipeline("fixed", "main", "fixed");
-  EXPECT_EQ(manager.threads_per_group("fixed", {1000}), (Extent3D{32, 1, 1}));
+  EXPECT_EQ(manager.threads_per_group("fixed", TotalThreads{1000}), ThreadsPerGroup{32});
   auto values = manager.create_buffer(64 * sizeof(std::uint32_t));
-  manager.execute_shader("fixed", {values}, {}, {2, 1, 1});
+  manager.execute_shader("fixed", {values}, {}, ThreadGroups{2});
   const auto result = manager.get_buffer_data<std::uint32_t>(values);
   for (std::uint32_t i = 0; i < 64; ++i) ASSERT_EQ(result[i], i);
-  EXPECT_THROW(manager.execute_shader("fixed", {values}, {}, {1, 1, 1}, Extent3D{64, 1, 1}),
+  EXPECT_THROW(manager.execute_shader("fixed", {values}, {}, ThreadGroups{1}, ThreadsPerGroup{64}),
                InvalidArgumentError);
 }
 
@@ -267,22 +298,23 @@ TEST(VulkanManager, MisuseIsReportedClearly) {
   manager.create_compute_pipeline("kernels", "saxpy", "saxpy");
   auto x = manager.create_buffer(std::vector<float>(16, 1.0F));
   try {
-    manager.execute_shader("saxpy", {x}, {x}, std::size_t{16}, SaxpyParams{16, 1.0F});
+    manager.execute_shader("saxpy", {x}, {x}, TotalThreads{16}, SaxpyParams{16, 1.0F});
     FAIL();
   } catch (const InvalidArgumentError& error) {
     EXPECT_THAT(error.what(), HasSubstr("binds 3 buffers"));
   }
-  EXPECT_THROW(manager.execute_shader("nope", {x}, {x}, std::size_t{16}), InvalidArgumentError);
+  EXPECT_THROW(manager.execute_shader("nope", {x}, {x}, TotalThreads{16}), InvalidArgumentError);
   EXPECT_THROW(manager.create_compute_pipeline("kernels", "nope", "p"), InvalidArgumentError);
   EXPECT_THROW(manager.create_compute_pipeline("nope", "saxpy", "p"), InvalidArgumentError);
   EXPECT_THROW(manager.create_compute_pipeline("kernels", "saxpy", "saxpy"), InvalidArgumentError);
-  EXPECT_THROW(manager.execute_shader("saxpy", {x, x}, {x}, {1, 1, 1}, Extent3D{2048, 1, 1}),
+  EXPECT_THROW(manager.execute_shader("saxpy", {x, x}, {x}, ThreadGroups{1}, ThreadsPerGroup{2048}),
                InvalidArgumentError);
   EXPECT_THROW((void)manager.get_buffer_data<float>(x, 17), InvalidArgumentError);
-  EXPECT_THROW(manager.execute_shader("saxpy", {x, x}, {BufferRef{}}, std::size_t{16}), UsageError);
+  EXPECT_THROW(manager.execute_shader("saxpy", {x, x}, {BufferRef{}}, TotalThreads{16}),
+               UsageError);
   ComputeManager other(validated_manager_options());
   auto foreign = other.create_buffer(64);
-  EXPECT_THROW(manager.execute_shader("saxpy", {x, x}, {foreign}, std::size_t{16}), UsageError);
+  EXPECT_THROW(manager.execute_shader("saxpy", {x, x}, {foreign}, TotalThreads{16}), UsageError);
 }
 
 TEST(VulkanManager, ABufferAboveMaxStorageBufferRangeIsRefusedAtDispatch) {
@@ -292,7 +324,7 @@ TEST(VulkanManager, ABufferAboveMaxStorageBufferRangeIsRefusedAtDispatch) {
   auto small = manager.create_buffer(64);
   auto huge = manager.create_buffer(std::size_t{128} * 1024 * 1024 + 4);  // lavapipe: 128 MiB
   try {
-    manager.execute_shader("saxpy", {small, small}, {huge}, std::size_t{16});
+    manager.execute_shader("saxpy", {small, small}, {huge}, TotalThreads{16});
     GTEST_SKIP() << "this device binds buffers above 128 MiB";
   } catch (const InvalidArgumentError& error) {
     EXPECT_THAT(error.what(), HasSubstr("maxStorageBufferRange"));
@@ -307,7 +339,7 @@ TEST(VulkanManager, MetricsCountTheWorkAndReadAsJson) {
     auto x = manager.create_buffer(std::vector<float>(256, 1.0F));
     auto y = manager.create_buffer(std::vector<float>(256, 2.0F));
     auto out = manager.create_buffer(256 * sizeof(float));
-    manager.execute_shader("saxpy", {x, y}, {out}, std::size_t{256}, SaxpyParams{256, 1.0F});
+    manager.execute_shader("saxpy", {x, y}, {out}, TotalThreads{256}, SaxpyParams{256, 1.0F});
     (void)manager.get_buffer_data<float>(out);
   }
   const auto metrics = manager.get_performance_metrics();
@@ -392,7 +424,7 @@ TEST(VulkanManager, TheHostBackendMakesBuffersButRefusesShaders) {
   manager.load_builtin_shader_library("kernels");
   manager.create_compute_pipeline("kernels", "saxpy", "saxpy");
   try {
-    manager.execute_shader("saxpy", {buffer, buffer}, {buffer}, std::size_t{3});
+    manager.execute_shader("saxpy", {buffer, buffer}, {buffer}, TotalThreads{3});
     FAIL();
   } catch (const BackendError& error) {
     EXPECT_THAT(error.what(), HasSubstr("needs the Vulkan backend"));

@@ -80,7 +80,7 @@ TEST(VulkanRobustness, AKernelWritingFarPastItsBufferLeavesItsNeighboursInTheSeg
 
     // Far: 16 MiB past the end, beyond any segment the pool makes of small
     // buffers; the kernel also writes every 4000 bytes across the segment.
-    manager.execute_shader("write_past_end", {buffers[target]}, {leaked}, std::size_t{kWords},
+    manager.execute_shader("write_past_end", {buffers[target]}, {leaked}, TotalThreads{kWords},
                            WritePastEndParams{kWords, 1U << 22});
 
     const auto written = manager.get_buffer_data<std::uint32_t>(buffers[target]);

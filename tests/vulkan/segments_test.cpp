@@ -303,7 +303,7 @@ TEST(VulkanSegments, BuffersSideBySideInASegmentKeepTheirOwnDataThroughEveryPath
         << "the pool carves buffers out of shared segments; without that this test binds "
            "and copies nothing at a non-zero offset";
     for (int set = 0; set < kSets; ++set) {
-      manager.execute_shader("saxpy", {xs[set], ys[set]}, {outs[set]}, std::size_t{kN},
+      manager.execute_shader("saxpy", {xs[set], ys[set]}, {outs[set]}, TotalThreads{kN},
                              SaxpyParams{kN, 2.0F});
     }
     for (int set = 0; set < kSets; ++set) {

@@ -86,7 +86,7 @@ TEST_F(SequenceTest, AChainOfDispatchesInOneSubmissionMatchesTheCpu) {
   sequence.record_upload(current, x0);
   for (int step = 0; step < kSteps; ++step) {
     auto next = sequence.create_buffer(n * sizeof(float));
-    sequence.record("saxpy", {current, bias}, {next}, n, SaxpyParams{n, 0.5F});
+    sequence.record("saxpy", {current, bias}, {next}, TotalThreads{n}, SaxpyParams{n, 0.5F});
     current = std::move(next);  // the previous output dies here
   }
   EXPECT_EQ(sequence.command_count(), std::size_t{kSteps} + 1);
@@ -113,14 +113,15 @@ TEST_F(SequenceTest, ABufferReusedInsideTheSequenceIsWrittenOnlyAfterItsEarlierR
   auto first = sequence.create_buffer(n * sizeof(float));
   sequence.record_upload(first, input);
   auto second = sequence.create_buffer(n * sizeof(float));
-  sequence.record("saxpy", {first, zero}, {second}, n, SaxpyParams{n, 2.0F});  // reads first
+  sequence.record("saxpy", {first, zero}, {second}, TotalThreads{n},
+                  SaxpyParams{n, 2.0F});  // reads first
   const Place first_place = place_of(first);
   first.reset();
   // The request may take first's memory: the dispatch below writes it after
   // the one above has read it, because the barrier between them says so.
   auto third = sequence.create_buffer(n * sizeof(float));
   ASSERT_EQ(place_of(third), first_place) << "the dead buffer served the later request";
-  sequence.record("saxpy", {second, zero}, {third}, n, SaxpyParams{n, 10.0F});
+  sequence.record("saxpy", {second, zero}, {third}, TotalThreads{n}, SaxpyParams{n, 10.0F});
   sequence.execute();
   EXPECT_EQ(manager.get_buffer_data<float>(second), std::vector<float>(n, 6.0F));
   EXPECT_EQ(manager.get_buffer_data<float>(third), std::vector<float>(n, 60.0F));
@@ -133,10 +134,10 @@ TEST_F(SequenceTest, BuffersKeptForASequenceAreNotHandedOutsideItUntilItsWorkEnd
   std::set<Place> dead_places;
   auto data = sequence.create_buffer(n * sizeof(float));
   sequence.record_upload(data, std::vector<float>(n, 0.0F));
-  for (int step = 0; step < 40; ++step) sequence.record("add_one", {}, {data}, n);
+  for (int step = 0; step < 40; ++step) sequence.record("add_one", {}, {data}, TotalThreads{n});
   {
     auto scratch = sequence.create_buffer(n * sizeof(float));
-    sequence.record("add_one", {}, {scratch}, n);
+    sequence.record("add_one", {}, {scratch}, TotalThreads{n});
     dead_places.insert(place_of(scratch));
   }
   // Too large to reuse the dead scratch, which the request keeps for the sequence.
@@ -167,7 +168,7 @@ TEST_F(SequenceTest, ASequenceSubmittedAgainWhileItRunsRunsTwiceInOrder) {
   constexpr std::uint32_t n = 1 << 16;
   auto data = manager.create_buffer(std::vector<float>(n, 0.0F));
   auto sequence = manager.sequence();
-  for (int step = 0; step < 8; ++step) sequence.record("add_one", {}, {data}, n);
+  for (int step = 0; step < 8; ++step) sequence.record("add_one", {}, {data}, TotalThreads{n});
   const Submission first = sequence.submit();
   const Submission second = sequence.submit();
   const Submission third = sequence.submit();
@@ -191,7 +192,7 @@ TEST_F(SequenceTest, StreamOrderedReuseHalvesThePeakOfAStepOfSixteenKernels) {
     for (int kernel = 0; kernel < 16; ++kernel) {
       auto next = stream_ordered ? sequence.create_buffer(n * sizeof(float))
                                  : manager.create_buffer(n * sizeof(float));
-      sequence.record("saxpy", {current, bias}, {next}, n, SaxpyParams{n, 1.0F});
+      sequence.record("saxpy", {current, bias}, {next}, TotalThreads{n}, SaxpyParams{n, 1.0F});
       current = std::move(next);
     }
     sequence.execute();
@@ -208,12 +209,14 @@ TEST_F(SequenceTest, MisuseIsRefusedWithAClearError) {
   auto sequence = manager.sequence();
   EXPECT_THROW((void)sequence.submit(), UsageError);
   auto data = manager.create_buffer(std::vector<float>(64, 0.0F));
-  EXPECT_THROW(sequence.record("no such pipeline", {}, {data}, 64), InvalidArgumentError);
-  EXPECT_THROW(sequence.record("saxpy", {}, {data}, 64), InvalidArgumentError);  // three bindings
-  sequence.record("add_one", {}, {data}, 64);
+  EXPECT_THROW(sequence.record("no such pipeline", {}, {data}, TotalThreads{64}),
+               InvalidArgumentError);
+  EXPECT_THROW(sequence.record("saxpy", {}, {data}, TotalThreads{64}),
+               InvalidArgumentError);  // three bindings
+  sequence.record("add_one", {}, {data}, TotalThreads{64});
   sequence.execute();
   EXPECT_TRUE(sequence.submitted());
-  EXPECT_THROW(sequence.record("add_one", {}, {data}, 64), UsageError);
+  EXPECT_THROW(sequence.record("add_one", {}, {data}, TotalThreads{64}), UsageError);
   EXPECT_THROW(sequence.record_upload(data, std::vector<float>(1, 0.0F)), UsageError);
   EXPECT_THROW(sequence.record_copy(data, data, 4), UsageError);
   EXPECT_EQ(manager.get_buffer_data<float>(data), std::vector<float>(64, 1.0F));
@@ -223,7 +226,7 @@ TEST_F(SequenceTest, MisuseIsRefusedWithAClearError) {
   auto other = manager.create_buffer(64 * sizeof(float));
   EXPECT_THROW(fresh.record_copy(data, other, 0), InvalidArgumentError);
   EXPECT_THROW(fresh.record_copy(data, data, 4), InvalidArgumentError) << "overlapping ranges";
-  EXPECT_THROW(sequence.record_over("no such pipeline", {}, {data}, {64}), UsageError)
+  EXPECT_THROW(sequence.record("no such pipeline", {}, {data}, TotalThreads{64}), UsageError)
       << "a submitted sequence refuses before it looks at the pipeline";
   EXPECT_EQ(validation_message_count().load(), 0);
 }
@@ -234,7 +237,7 @@ TEST(Sequence, OutlivingItsManagerMakesEveryCallAUsageError) {
   manager->create_compute_pipeline("add_one", "main", "add_one");
   auto data = manager->create_buffer(std::vector<float>(64, 0.0F));
   auto sequence = manager->sequence();
-  sequence.record("add_one", {}, {data}, 64);
+  sequence.record("add_one", {}, {data}, TotalThreads{64});
   (void)sequence.submit();
   manager.reset();  // waits for the work; the sequence lets go of everything
   EXPECT_THROW((void)sequence.submit(), UsageError);
