@@ -210,6 +210,13 @@ const std::vector<Setting>& settings() {
          }
          c.trace_path = py::str(py::module_::import("os").attr("fspath")(v)).cast<std::string>();
        }},
+      {"record_from_environment",
+       "Whether BUFFERPOOL_TRACE may start a recording; replay() and tune() turn it off for "
+       "the pools they make.",
+       [](const PoolConfig& c) { return py::cast(c.record_from_environment); },
+       [](PoolConfig& c, const std::string& n, const py::handle& v) {
+         c.record_from_environment = to_bool(n, v);
+       }},
       {"track_live_buffers",
        "Remember when each live buffer was handed out, for live_buffers() and the report of "
        "a pool destroyed with buffers out.",

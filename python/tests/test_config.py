@@ -2,6 +2,7 @@
 errors that name what is wrong."""
 
 import datetime
+import json
 
 import numpy
 
@@ -74,6 +75,17 @@ def test_to_dict_round_trips():
     again = bufferpool.PoolConfig(**settings)
     assert again.to_dict() == settings
     assert "max_pool_size=7" in repr(config)
+
+
+def test_python_settings_are_the_json_fields():
+    # The Python settings (with their docstrings and Python types) and the
+    # library's JSON are two lists: a field added to one and not the other,
+    # or written in other units, fails here.
+    config = bufferpool.PoolConfig(max_pool_size=7, ttl=2.5, eviction="size_aware",
+                                   record_from_environment=False, track_live_buffers=True,
+                                   segments={"small_segment_bytes": 4 << 20})
+    assert config.to_dict() == json.loads(config.to_json())
+    assert bufferpool.PoolConfig.from_json(config.to_json()).to_dict() == config.to_dict()
 
 
 def test_segments_by_dict_or_object():
