@@ -10,28 +10,7 @@ import numpy
 import pytest
 
 import bufferpool
-from conftest import SHADER_DIR, saxpy_params
-
-# Each invocation spins until the host writes a non-zero flag, or a bound,
-# and records whether the flag was set when it stopped: a dispatch that ends
-# soon only if Python code runs while it is waited for. lavapipe ends any
-# invocation's loops after 65535 iterations (about 2 ms), so the dispatch has
-# SPIN_GROUPS invocations: seconds of spinning unless the flag comes first.
-SPIN_UNTIL_FLAG = """
-#version 450
-layout(local_size_x = 1) in;
-layout(set = 0, binding = 0) buffer Flag { uint flag; };
-layout(set = 0, binding = 1) buffer Result { uint seen; };
-layout(push_constant) uniform Params { uint max_rounds; } params;
-void main() {
-  uint value = atomicAdd(flag, 0u);
-  for (uint round = 0u; round < params.max_rounds && value == 0u; ++round) {
-    for (uint i = 0u; i < 10000u && value == 0u; ++i) value = atomicAdd(flag, 0u);
-  }
-  atomicMax(seen, value);
-}
-"""
-SPIN_GROUPS = 1024
+from conftest import SHADER_DIR, SPIN_GROUPS, load_spinner, saxpy_params, spin_buffers
 
 
 def saxpy(manager, xs, ys, a):
@@ -239,18 +218,8 @@ def test_list_vulkan_devices():
 
 @pytest.fixture(scope="module")
 def spinner(manager):
-    manager.load_shader_library_from_source(SPIN_UNTIL_FLAG, "spin")
-    manager.create_compute_pipeline("spin", "main", "spin")
+    load_spinner(manager, "spin")
     return manager
-
-
-def spin_buffers(manager):
-    flag = manager.create_buffer(numpy.zeros(1, numpy.uint32))
-    result = manager.create_buffer(numpy.zeros(1, numpy.uint32))
-    # 10^7 reads per invocation where no loop limit ends it sooner: far past
-    # the host's 0.2 s pause on any device.
-    params = numpy.array([1000], numpy.uint32)
-    return flag, result, params
 
 
 def test_submission_wait_lets_other_threads_run(spinner):

@@ -12,25 +12,7 @@ import numpy
 import pytest
 
 import bufferpool
-from conftest import saxpy_params
-
-# As test_manager.py's: spins until the host sets the flag, so that a wait
-# ends soon only if Python code runs meanwhile.
-SPIN_UNTIL_FLAG = """
-#version 450
-layout(local_size_x = 1) in;
-layout(set = 0, binding = 0) buffer Flag { uint flag; };
-layout(set = 0, binding = 1) buffer Result { uint seen; };
-layout(push_constant) uniform Params { uint max_rounds; } params;
-void main() {
-  uint value = atomicAdd(flag, 0u);
-  for (uint round = 0u; round < params.max_rounds && value == 0u; ++round) {
-    for (uint i = 0u; i < 10000u && value == 0u; ++i) value = atomicAdd(flag, 0u);
-  }
-  atomicMax(seen, value);
-}
-"""
-SPIN_GROUPS = 1024
+from conftest import SPIN_GROUPS, load_spinner, saxpy_params, spin_buffers
 
 
 @pytest.fixture(scope="module")
@@ -309,12 +291,10 @@ def test_sequence_on_the_host_backend_raises():
 
 
 def test_execute_lets_other_threads_run(manager):
-    manager.load_shader_library_from_source(SPIN_UNTIL_FLAG, "seq_spin")
-    manager.create_compute_pipeline("seq_spin", "main", "seq_spin")
-    flag = manager.create_buffer(numpy.zeros(1, numpy.uint32))
-    result = manager.create_buffer(numpy.zeros(1, numpy.uint32))
+    load_spinner(manager, "seq_spin")
+    flag, result, params = spin_buffers(manager)
     seq = manager.sequence()
-    seq.record("seq_spin", [flag], [result], SPIN_GROUPS, 1, numpy.array([1000], numpy.uint32))
+    seq.record("seq_spin", [flag], [result], SPIN_GROUPS, 1, params)
     worker = threading.Thread(target=seq.execute)
     worker.start()
     time.sleep(0.2)  # the worker waits in execute() now
