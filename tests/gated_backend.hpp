@@ -36,6 +36,7 @@ class GatedBackend final : public Backend {
     return upstream_->buffer_alignment_bytes();
   }
   [[nodiscard]] std::string name() const override { return "gated"; }
+  [[nodiscard]] const Backend* wrapped_backend() const noexcept override { return upstream_.get(); }
 
   void hold_next_deallocate() { hold_next_.store(true); }
   void wait_until_held() { held_.wait(false); }

@@ -119,6 +119,23 @@ class Backend {
   /// A short name for messages and metrics ("host", "vulkan: llvmpipe ...").
   /// Allocates the string.
   [[nodiscard]] virtual std::string name() const = 0;
+
+  /// For an adaptor (a backend that forwards to another, as those of
+  /// backend_adaptors.hpp do): the backend it forwards to; nullptr for a
+  /// backend that allocates memory itself, which is the default.
+  ///
+  /// Library code follows it to the backend that made a buffer's memory:
+  /// bufferpool::vulkan_buffer_range() walks it to the innermost backend to
+  /// find the VkBuffer behind a BufferRef. So an adaptor of your own should
+  /// override it to return its upstream, and must then pass on its
+  /// upstream's allocations unchanged (handle and host_ptr), as the
+  /// innermost backend reads the handle as its own. An adaptor that does not
+  /// override it still works for pooling, but vulkan_buffer_range() refuses
+  /// the buffers of pools on it with UsageError, as it refuses a host
+  /// buffer.
+  ///
+  /// Constant; cheap (one virtual call); any thread.
+  [[nodiscard]] virtual const Backend* wrapped_backend() const noexcept { return nullptr; }
 };
 
 }  // namespace bufferpool

@@ -4,7 +4,9 @@
 // Each forwards every Backend call to its upstream unchanged (allocations,
 // the timeline, alignment, limits, fill_zero, memory_budget, name), so it
 // is as thread-safe as its upstream, blocks where its upstream blocks, and
-// adds only the cost its own concern says.
+// adds only the cost its own concern says. wrapped_backend() names the
+// upstream, so that vulkan_buffer_range() finds the VkBuffer of a buffer
+// from a pool on an adaptor over a Vulkan backend.
 #pragma once
 
 #include <bufferpool/backend.hpp>
@@ -43,6 +45,8 @@ class CountingBackend final : public Backend {
                  std::size_t size_bytes) override;
   [[nodiscard]] std::optional<MemoryBudget> memory_budget() const noexcept override;
   [[nodiscard]] std::string name() const override;
+  /// The upstream.
+  [[nodiscard]] const Backend* wrapped_backend() const noexcept override { return upstream_.get(); }
 
   [[nodiscard]] std::size_t live_allocations() const noexcept { return live_allocations_.load(); }
   [[nodiscard]] std::size_t live_bytes() const noexcept { return live_bytes_.load(); }
@@ -101,6 +105,8 @@ class FaultInjectingBackend final : public Backend {
                  std::size_t size_bytes) override;
   [[nodiscard]] std::optional<MemoryBudget> memory_budget() const noexcept override;
   [[nodiscard]] std::string name() const override;
+  /// The upstream.
+  [[nodiscard]] const Backend* wrapped_backend() const noexcept override { return upstream_.get(); }
 
  private:
   bool should_fail();

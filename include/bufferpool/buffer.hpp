@@ -8,6 +8,8 @@
 
 namespace bufferpool {
 
+class Backend;
+
 namespace detail {
 struct Block;
 class PoolCore;
@@ -109,6 +111,15 @@ class BufferRef {
   /// Where the buffer starts inside its allocation: a multiple of the
   /// backend's buffer_alignment_bytes(). Throws UsageError on an empty handle.
   [[nodiscard]] std::size_t offset_bytes() const;
+  /// The backend of the pool the buffer came from, as given to the pool (an
+  /// adaptor, where the pool's backend is one: follow
+  /// Backend::wrapped_backend() to the backend that made native_handle()).
+  /// Valid while this handle holds its reference, also after the BufferPool
+  /// is destroyed: a referenced buffer keeps its pool's state, and so the
+  /// backend, alive. Throws UsageError on an empty handle.
+  ///
+  /// Threads: any, as the other accessors. Cost: two loads.
+  [[nodiscard]] const Backend& backend() const;
 
   /// Records that device work numbered `timeline_value` on the backend's
   /// timeline uses this buffer: once released, the buffer is neither reused

@@ -109,6 +109,11 @@ std::uint64_t BufferRef::native_handle() const {
   return block_->segment->allocation.handle;
 }
 
+const Backend& BufferRef::backend() const {
+  require_block("backend()");
+  return core_->backend();
+}
+
 std::size_t BufferRef::offset_bytes() const {
   require_block("offset_bytes()");
   return block_->offset_bytes();
