@@ -81,7 +81,7 @@ void run_vulkan_allocation_section(const BenchOptions& options, Report& report) 
 
     // A miss of the pool is one backend allocation: a segment, as large as
     // SegmentConfig's 2 MiB and 20 MiB by default. The backend adds its
-    // bookkeeping (the live-allocation count, the segment table) to the
+    // bookkeeping (the live-allocation count, its segment records) to the
     // driver calls it makes, which are exactly what RawVulkanDevice makes:
     // vkCreateBuffer, requirements, vkAllocateMemory, bind, map, and back.
     // Small sizes are timed too: there the fixed bookkeeping weighs most.

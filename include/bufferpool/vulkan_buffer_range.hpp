@@ -39,14 +39,17 @@ struct VulkanBufferRange {
 
 /// The VkBuffer, offset and range of `buffer`, which must come from a pool
 /// on a Vulkan backend (make_vulkan_backend(), a ComputeManager's pool, or an
-/// adaptor over either).
+/// adaptor over either). It follows Backend::wrapped_backend() from the
+/// pool's backend (BufferRef::backend()) to the Vulkan backend under the
+/// adaptors, which finds the segment by the buffer's handle.
 ///
 /// Threads: any. Calls on different handles of the same buffer, or of
 /// different buffers, may run at once; as with every BufferRef call, one
 /// handle must not be modified by another thread meanwhile.
 ///
-/// Cost: no driver call, no lock, no allocation: a lookup in a table of
-/// live segments, a few loads. Cheap enough to call per dispatch.
+/// Cost: no driver call, no lock, no allocation: a virtual call per adaptor,
+/// a dynamic_cast, and a lookup in the backend's records of its live
+/// segments (a few loads and compares). Cheap enough to call per dispatch.
 ///
 /// Lifetime: the range is the buffer's while a reference to it is held. Once
 /// the last reference goes, the pool may hand the range to another request
@@ -60,7 +63,8 @@ struct VulkanBufferRange {
 /// other way round.
 ///
 /// Throws UsageError for an empty handle, or for a buffer from a pool on any
-/// other backend (host memory, a test backend).
+/// other backend (host memory, a test backend), or on an adaptor of your own
+/// over a Vulkan backend that does not override Backend::wrapped_backend().
 [[nodiscard]] VulkanBufferRange vulkan_buffer_range(const BufferRef& buffer);
 
 }  // namespace bufferpool

@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstddef>
 #include <cstring>
 #include <optional>
+#include <string>
 
 namespace bufferpool::vulkan_detail {
 namespace {
@@ -120,12 +122,11 @@ VulkanBackend::VulkanBackend(std::shared_ptr<VulkanDevice> device, VulkanMemoryP
 
 VulkanBackend::~VulkanBackend() {
   // The pool frees every segment before it lets go of its backend; any left
-  // here was leaked by a bug, and is freed so that the device can close. (A
-  // scan of the table, rather than a count of live segments kept on every
-  // allocation: the destructor pays, not the miss path.)
-  for (const Segment& segment :
-       SegmentTable::instance().erase_all_of(this, device_->allocation_budget())) {
+  // here was leaked by a bug, and is freed so that the device can close, and
+  // given back to the device's budget, which other backends may still use.
+  for (const Segment& segment : segments_.erase_all()) {
     destroy_objects(segment);
+    device_->allocation_budget().give_back();
   }
   if (fill_pool_ != VK_NULL_HANDLE) vkDestroyCommandPool(device_->device(), fill_pool_, nullptr);
 }
@@ -145,14 +146,12 @@ Allocation VulkanBackend::allocate(std::size_t size_bytes) {
                                " bytes (maxMemoryAllocationSize, maxBufferSize and heap size); "
                                "split the data into smaller buffers");
   }
-  SegmentTable& table = SegmentTable::instance();
-  std::optional<SegmentTable::Reservation> reservation;
-  try {
-    reservation = table.reserve(device_->allocation_budget());
-  } catch (const OutOfMemoryError& error) {
-    throw OutOfMemoryError(error.what(), size_bytes, 0, 0);
-  }
-  if (!reservation) {
+  AllocationBudget& budget = device_->allocation_budget();
+  // One of the device's allocations is taken before the driver is asked, and
+  // given back only once the driver has freed it (or failed to make it), so
+  // that however many backends and threads allocate at once, the driver never
+  // holds more than the limit.
+  if (!budget.try_take()) {
     // As a lack of memory, so that the pool frees idle segments and retries.
     throw OutOfMemoryError(
         "bufferpool: vulkan: " + device_->name() + " allows " +
@@ -163,6 +162,16 @@ Allocation VulkanBackend::allocate(std::size_t size_bytes) {
             "free allocations, or make fewer, larger ones",
         size_bytes, 0, 0);
   }
+  SegmentRecords::Reservation reservation;
+  try {
+    reservation = segments_.reserve();
+  } catch (const OutOfMemoryError& error) {
+    budget.give_back();
+    throw OutOfMemoryError(error.what(), size_bytes, 0, 0);
+  } catch (...) {
+    budget.give_back();
+    throw;
+  }
   // Messages are built only when a step fails: a segment allocation is the
   // pool's miss path, and costs what the driver calls cost.
   const auto failed = [this, size_bytes](const char* step) {
@@ -170,7 +179,6 @@ Allocation VulkanBackend::allocate(std::size_t size_bytes) {
   };
   Segment segment;
   segment.size_bytes = size_bytes;
-  segment.owner = this;
   const VkDevice device = device_->device();
   try {
     VkBufferCreateInfo buffer_info{};
@@ -198,22 +206,26 @@ Allocation VulkanBackend::allocate(std::size_t size_bytes) {
     }
   } catch (const OutOfMemoryError& error) {
     destroy_objects(segment);
-    table.cancel(*reservation, device_->allocation_budget());
+    segments_.cancel(reservation);
+    budget.give_back();
     throw OutOfMemoryError(error.what(), size_bytes, 0, 0);
   } catch (...) {
     destroy_objects(segment);
-    table.cancel(*reservation, device_->allocation_budget());
+    segments_.cancel(reservation);
+    budget.give_back();
     throw;
   }
-  const std::uint64_t handle = table.publish(*reservation, segment);
-  return Allocation{handle, segment.mapped, size_bytes};
+  segments_.publish(reservation, segment);
+  return Allocation{reservation.handle, segment.mapped, size_bytes};
 }
 
 void VulkanBackend::deallocate(const Allocation& allocation) noexcept {
-  // Only this backend's own handles: another's are not its to free.
-  const auto segment =
-      SegmentTable::instance().erase(allocation.handle, this, device_->allocation_budget());
-  if (segment) destroy_objects(*segment);
+  // Only this backend's own live handles: another's are not its to free, and
+  // one freed already is not freed again.
+  const auto segment = segments_.erase(allocation.handle);
+  if (!segment) return;
+  destroy_objects(*segment);
+  device_->allocation_budget().give_back();
 }
 
 void VulkanBackend::fill_zero(const Allocation& allocation, std::size_t offset_bytes,
@@ -301,11 +313,6 @@ std::optional<MemoryBudget> VulkanBackend::memory_budget() const noexcept {
 
 std::string VulkanBackend::name() const { return "vulkan: " + device_->name(); }
 
-const Segment* VulkanBackend::find(std::uint64_t handle) const noexcept {
-  const Segment* segment = SegmentTable::instance().find(handle);
-  return segment != nullptr && segment->owner == this ? segment : nullptr;
-}
-
 const Segment& VulkanBackend::resolve(std::uint64_t handle) const {
   const Segment* found = find(handle);
   if (found == nullptr) {
@@ -337,6 +344,13 @@ VulkanBackendProperties VulkanBackend::properties() const {
 }  // namespace bufferpool::vulkan_detail
 
 namespace bufferpool {
+namespace {
+
+/// Adaptors vulkan_buffer_range() looks through before it takes the chain of
+/// wrapped_backend() for a loop.
+constexpr std::size_t kMaxAdaptors = 64;
+
+}  // namespace
 
 std::shared_ptr<Backend> make_vulkan_backend(const VulkanBackendOptions& options) {
   auto device = vulkan_detail::VulkanDevice::open(options);
@@ -359,13 +373,36 @@ VulkanBufferRange vulkan_buffer_range(const BufferRef& buffer) {
         "bufferpool: vulkan_buffer_range() on an empty BufferRef: its reference was released "
         "or it was never assigned a buffer");
   }
-  const vulkan_detail::Segment* segment =
-      vulkan_detail::SegmentTable::instance().find(buffer.native_handle());
-  if (segment == nullptr) {
+  // The backend that made the buffer's segment: under the adaptors the pool
+  // may have been given, the innermost one.
+  const Backend* maker = &buffer.backend();
+  for (std::size_t adaptors = 0; const Backend* wrapped = maker->wrapped_backend(); ++adaptors) {
+    if (adaptors == kMaxAdaptors) {
+      throw UsageError("bufferpool: vulkan_buffer_range() on a buffer from a pool on more than " +
+                       std::to_string(kMaxAdaptors) +
+                       " backend adaptors, one over the other: a wrapped_backend() that leads "
+                       "back to itself? An adaptor's wrapped_backend() names its upstream");
+    }
+    maker = wrapped;
+  }
+  const auto* vulkan = dynamic_cast<const vulkan_detail::VulkanBackend*>(maker);
+  if (vulkan == nullptr) {
     throw UsageError(
         "bufferpool: vulkan_buffer_range() on a buffer that is not from a pool on a Vulkan "
-        "backend (a host-memory pool, or another backend); only buffers whose memory is a "
-        "VkBuffer have a Vulkan range");
+        "backend (its memory comes from the " +
+        maker->name() +
+        " backend: host memory, another backend, or an adaptor that does not override "
+        "Backend::wrapped_backend()); only buffers whose memory is a VkBuffer have a Vulkan "
+        "range");
+  }
+  const vulkan_detail::Segment* segment = vulkan->find(buffer.native_handle());
+  if (segment == nullptr) {
+    throw UsageError(
+        "bufferpool: vulkan_buffer_range() on a buffer whose segment handle is not a live "
+        "allocation of its Vulkan backend (" +
+        maker->name() +
+        "): an adaptor between the pool and the Vulkan backend changed the allocations it "
+        "passed on; adaptors must pass on their upstream's allocations unchanged");
   }
   return VulkanBufferRange{segment->buffer, buffer.offset_bytes(), buffer.size()};
 }

@@ -1,10 +1,11 @@
 // VulkanBackend: the Backend interface over segments, each one VkBuffer with
 // its own VkDeviceMemory. The pool carves buffers out of a segment; a buffer
 // is a range (offset, size) of its segment's VkBuffer, bound with that offset
-// and range wherever the device uses it.
+// and range wherever the device uses it. The backend keeps the records of its
+// own segments, and an allocation's handle names its record.
 #pragma once
 
-#include "backends/vulkan/segment_table.hpp"
+#include "backends/vulkan/segment_records.hpp"
 #include "backends/vulkan/vulkan_device.hpp"
 
 #include <bufferpool/backend.hpp>
@@ -62,8 +63,12 @@ class VulkanBackend final : public Backend {
   /// The segment behind an Allocation::handle this backend made. Throws
   /// UsageError for a handle it did not make, or one already freed.
   [[nodiscard]] const Segment& resolve(std::uint64_t handle) const;
-  /// As resolve(), but null for a handle this backend did not make.
-  [[nodiscard]] const Segment* find(std::uint64_t handle) const noexcept;
+  /// As resolve(), but null for a handle this backend did not make. Any
+  /// value may be passed (another backend's handle is never read through);
+  /// lock-free and allocation-free (SegmentRecords::find).
+  [[nodiscard]] const Segment* find(std::uint64_t handle) const noexcept {
+    return segments_.find(handle);
+  }
 
   /// Whether segments are mapped (BufferRef::data() works).
   [[nodiscard]] bool host_visible() const noexcept { return mapped_; }
@@ -75,6 +80,7 @@ class VulkanBackend final : public Backend {
   void destroy_objects(const Segment& segment) noexcept;
 
   std::shared_ptr<VulkanDevice> device_;
+  SegmentRecords segments_;
   std::uint32_t memory_type_index_ = 0;
   bool mapped_ = false;
   std::size_t max_allocation_bytes_ = 0;

@@ -338,10 +338,10 @@ VulkanDevice::VulkanDevice(Passkey /*unused*/, const VulkanBackendOptions& optio
     queue_info.pQueuePriorities = &priority;
 
     const std::uint32_t device_limit = properties_.limits.maxMemoryAllocationCount;
-    budget_.limit = options.max_live_allocations == 0
-                        ? device_limit
-                        : static_cast<std::uint32_t>(
-                              std::min<std::size_t>(options.max_live_allocations, device_limit));
+    budget_.set_limit(options.max_live_allocations == 0
+                          ? device_limit
+                          : static_cast<std::uint32_t>(
+                                std::min<std::size_t>(options.max_live_allocations, device_limit)));
 
     std::vector<const char*> extensions;
     // The spec requires enabling it where offered (MoltenVK).

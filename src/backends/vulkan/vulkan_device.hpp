@@ -3,8 +3,6 @@
 // backends (device-local and staging) and the compute machinery on top.
 #pragma once
 
-#include "backends/vulkan/segment_table.hpp"
-
 #include <bufferpool/backend.hpp>
 #include <bufferpool/vulkan.hpp>
 
@@ -21,6 +19,42 @@
 #include <vector>
 
 namespace bufferpool::vulkan_detail {
+
+/// A device's live allocations and their limit (maxMemoryAllocationCount, or
+/// lower), shared by every backend on the device (a manager's pool and its
+/// staging pool, any others a program makes). A backend takes one before it
+/// asks the driver for memory and gives it back after the driver has freed
+/// it (or failed to allocate), so that the driver never sees more than
+/// `limit` live allocations, whichever threads and backends allocate at once.
+class AllocationBudget {
+ public:
+  explicit AllocationBudget(std::uint32_t limit = 0) noexcept : limit_(limit) {}
+  /// Set before any backend uses the budget.
+  void set_limit(std::uint32_t limit) noexcept { limit_ = limit; }
+  [[nodiscard]] std::uint32_t limit() const noexcept { return limit_; }
+  /// Allocations taken and not given back; may be read on any thread.
+  [[nodiscard]] std::uint32_t live() const noexcept {
+    return live_.load(std::memory_order_relaxed);
+  }
+
+  /// Takes one allocation; false, taking nothing, when all `limit` are
+  /// taken. Lock-free: a compare-and-swap, retried while other threads take
+  /// or give back. (Relaxed: the count publishes nothing; the driver calls
+  /// it guards order themselves.)
+  [[nodiscard]] bool try_take() noexcept {
+    std::uint32_t live = live_.load(std::memory_order_relaxed);
+    do {
+      if (live >= limit_) return false;
+    } while (!live_.compare_exchange_weak(live, live + 1, std::memory_order_relaxed));
+    return true;
+  }
+  /// Gives back one allocation taken by try_take(). One atomic decrement.
+  void give_back() noexcept { live_.fetch_sub(1, std::memory_order_relaxed); }
+
+ private:
+  std::uint32_t limit_ = 0;
+  std::atomic<std::uint32_t> live_{0};
+};
 
 /// The device VulkanBackendOptions::device (or, when that is empty and
 /// `wanted` came from it, BUFFERPOOL_DEVICE) asks for, as an index into
@@ -90,13 +124,11 @@ class VulkanDevice {
 
   /// The most allocations live at once: maxMemoryAllocationCount, or
   /// VulkanBackendOptions::max_live_allocations where that is lower.
-  [[nodiscard]] std::uint32_t allocation_limit() const noexcept { return budget_.limit; }
-  /// The device's live allocations, counted by the SegmentTable as segments
-  /// are reserved and erased, for every backend on the device.
+  [[nodiscard]] std::uint32_t allocation_limit() const noexcept { return budget_.limit(); }
+  /// The device's live allocations, taken and given back by every backend on
+  /// the device as it allocates and frees segments.
   [[nodiscard]] AllocationBudget& allocation_budget() noexcept { return budget_; }
-  [[nodiscard]] std::uint32_t live_allocations() const noexcept {
-    return budget_.live.load(std::memory_order_relaxed);
-  }
+  [[nodiscard]] std::uint32_t live_allocations() const noexcept { return budget_.live(); }
 
   /// Whether VK_EXT_memory_budget is on.
   [[nodiscard]] bool has_memory_budget() const noexcept { return memory_budget_; }
