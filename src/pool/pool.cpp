@@ -137,7 +137,12 @@ PoolCore::PoolCore(std::shared_ptr<Backend> backend, PoolConfig config)
     static std::atomic<unsigned> pools_recording_from_environment{0};
     const unsigned ordinal = pools_recording_from_environment.fetch_add(1);
     std::string path = from_environment;
-    if (ordinal > 0) path += "." + std::to_string(ordinal);
+    if (ordinal > 0) {
+      // Appended in two steps: GCC 12 at -O3 takes `path += "." + ...` for an
+      // overlapping copy (a false -Wrestrict, an error under -Werror).
+      path += '.';
+      path += std::to_string(ordinal);
+    }
     try {
       start_recording(path);
     } catch (const ConfigError& error) {
