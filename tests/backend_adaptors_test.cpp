@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bufferpool {
@@ -60,6 +61,33 @@ void expect_every_call_forwarded() {
   EXPECT_EQ(budget->budget_bytes, 123456U);
   EXPECT_EQ(budget->usage_bytes, 7890U);
   EXPECT_EQ(adaptor.name(), "distinctive");
+}
+
+/// An adaptor that adds nothing: what a ForwardingBackend does by itself.
+class PlainAdaptor final : public ForwardingBackend {
+ public:
+  explicit PlainAdaptor(std::shared_ptr<Backend> upstream)
+      : ForwardingBackend(std::move(upstream), "PlainAdaptor") {}
+};
+
+TEST(ForwardingBackend, ForwardsEveryCallToItsUpstream) {
+  expect_every_call_forwarded<PlainAdaptor>();
+}
+
+TEST(ForwardingBackend, NamesItsUpstreamAndRefusesNone) {
+  auto upstream = std::make_shared<DistinctiveBackend>();
+  const PlainAdaptor inner(upstream);
+  EXPECT_EQ(inner.wrapped_backend(), upstream.get());
+  EXPECT_EQ(upstream->wrapped_backend(), nullptr);
+  const CountingBackend counting(upstream);
+  EXPECT_EQ(counting.wrapped_backend(), upstream.get());
+  try {
+    const PlainAdaptor none(nullptr);
+    FAIL() << "a null upstream was taken";
+  } catch (const ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("PlainAdaptor needs an upstream backend"),
+              std::string::npos);
+  }
 }
 
 TEST(CountingBackend, ForwardsEveryCallToItsUpstream) {

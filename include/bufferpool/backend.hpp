@@ -127,7 +127,8 @@ class Backend {
   /// Library code follows it to the backend that made a buffer's memory:
   /// bufferpool::vulkan_buffer_range() walks it to the innermost backend to
   /// find the VkBuffer behind a BufferRef. So an adaptor of your own should
-  /// override it to return its upstream, and must then pass on its
+  /// derive from ForwardingBackend (forwarding_backend.hpp), which returns
+  /// its upstream here, or override it to do so, and must then pass on its
   /// upstream's allocations unchanged (handle and host_ptr), as the
   /// innermost backend reads the handle as its own. An adaptor that does not
   /// override it still works for pooling, but vulkan_buffer_range() refuses

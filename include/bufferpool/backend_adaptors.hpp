@@ -1,15 +1,15 @@
 // Backends that wrap another backend and add one concern each, the way RMM's
 // resource adaptors do: counting what is live, and injecting faults.
 //
-// Each forwards every Backend call to its upstream unchanged (allocations,
-// the timeline, alignment, limits, fill_zero, memory_budget, name), so it
-// is as thread-safe as its upstream, blocks where its upstream blocks, and
-// adds only the cost its own concern says. wrapped_backend() names the
-// upstream, so that vulkan_buffer_range() finds the VkBuffer of a buffer
-// from a pool on an adaptor over a Vulkan backend.
+// Each is a ForwardingBackend (forwarding_backend.hpp) that overrides only
+// the calls its concern touches, so it is as thread-safe as its upstream,
+// blocks where its upstream blocks, adds only the cost its own concern says,
+// and names its upstream in wrapped_backend(), so that
+// vulkan_buffer_range() finds the VkBuffer of a buffer from a pool on an
+// adaptor over a Vulkan backend.
 #pragma once
 
-#include <bufferpool/backend.hpp>
+#include <bufferpool/forwarding_backend.hpp>
 
 #include <atomic>
 #include <cstddef>
@@ -29,24 +29,13 @@ namespace bufferpool {
 /// Cost: a few atomic read-modify-writes per allocate() and deallocate().
 /// The counters may be read on any thread at any time; each is exact, but
 /// two read one after the other may straddle another thread's allocation.
-class CountingBackend final : public Backend {
+class CountingBackend final : public ForwardingBackend {
  public:
   /// Throws ConfigError for a null upstream.
   explicit CountingBackend(std::shared_ptr<Backend> upstream);
 
   Allocation allocate(std::size_t size_bytes) override;
   void deallocate(const Allocation& allocation) noexcept override;
-  [[nodiscard]] std::uint64_t completed_timeline() const noexcept override;
-  void wait_for_timeline(std::uint64_t value) const noexcept override;
-  [[nodiscard]] std::size_t max_allocation_bytes() const noexcept override;
-  [[nodiscard]] std::size_t buffer_alignment_bytes() const noexcept override;
-  [[nodiscard]] std::size_t max_live_allocations() const noexcept override;
-  void fill_zero(const Allocation& allocation, std::size_t offset_bytes,
-                 std::size_t size_bytes) override;
-  [[nodiscard]] std::optional<MemoryBudget> memory_budget() const noexcept override;
-  [[nodiscard]] std::string name() const override;
-  /// The upstream.
-  [[nodiscard]] const Backend* wrapped_backend() const noexcept override { return upstream_.get(); }
 
   [[nodiscard]] std::size_t live_allocations() const noexcept { return live_allocations_.load(); }
   [[nodiscard]] std::size_t live_bytes() const noexcept { return live_bytes_.load(); }
@@ -57,7 +46,6 @@ class CountingBackend final : public Backend {
   [[nodiscard]] std::uint64_t total_frees() const noexcept { return total_frees_.load(); }
 
  private:
-  std::shared_ptr<Backend> upstream_;
   std::atomic<std::size_t> live_allocations_{0};
   std::atomic<std::size_t> live_bytes_{0};
   std::atomic<std::size_t> peak_live_bytes_{0};
@@ -73,7 +61,7 @@ class CountingBackend final : public Backend {
 /// held for a few instructions (and a draw of the generator), so with
 /// several threads allocating, which of them gets the n-th fault depends on
 /// their order.
-class FaultInjectingBackend final : public Backend {
+class FaultInjectingBackend final : public ForwardingBackend {
  public:
   /// Throws ConfigError for a null upstream.
   explicit FaultInjectingBackend(std::shared_ptr<Backend> upstream);
@@ -95,23 +83,10 @@ class FaultInjectingBackend final : public Backend {
   [[nodiscard]] std::uint64_t faults_injected() const noexcept { return faults_injected_.load(); }
 
   Allocation allocate(std::size_t size_bytes) override;
-  void deallocate(const Allocation& allocation) noexcept override;
-  [[nodiscard]] std::uint64_t completed_timeline() const noexcept override;
-  void wait_for_timeline(std::uint64_t value) const noexcept override;
-  [[nodiscard]] std::size_t max_allocation_bytes() const noexcept override;
-  [[nodiscard]] std::size_t buffer_alignment_bytes() const noexcept override;
-  [[nodiscard]] std::size_t max_live_allocations() const noexcept override;
-  void fill_zero(const Allocation& allocation, std::size_t offset_bytes,
-                 std::size_t size_bytes) override;
-  [[nodiscard]] std::optional<MemoryBudget> memory_budget() const noexcept override;
-  [[nodiscard]] std::string name() const override;
-  /// The upstream.
-  [[nodiscard]] const Backend* wrapped_backend() const noexcept override { return upstream_.get(); }
 
  private:
   bool should_fail();
 
-  std::shared_ptr<Backend> upstream_;
   std::mutex mutex_;
   std::uint64_t countdown_ = 0;  // 0: no n-th failure armed
   double probability_ = 0.0;

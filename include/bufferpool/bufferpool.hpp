@@ -24,6 +24,7 @@
 #include <bufferpool/clock.hpp>
 #include <bufferpool/config.hpp>
 #include <bufferpool/errors.hpp>
+#include <bufferpool/forwarding_backend.hpp>
 #include <bufferpool/host_backend.hpp>
 #include <bufferpool/live_buffer.hpp>
 #include <bufferpool/memory_snapshot.hpp>

@@ -56,7 +56,8 @@ struct ManagerOptions {
   ///
   /// The wrapper must hand back its upstream's allocations unchanged, and
   /// report its buffer_alignment_bytes(), as the adaptors in
-  /// backend_adaptors.hpp do. Staging buffers (device-local
+  /// backend_adaptors.hpp do (derive it from ForwardingBackend, which
+  /// forwards every call). Staging buffers (device-local
   /// placement only) are not wrapped. Called once, on the constructing
   /// thread.
   std::function<std::shared_ptr<Backend>(std::shared_ptr<Backend>)> backend_adaptor;

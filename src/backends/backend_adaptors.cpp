@@ -1,22 +1,16 @@
 #include <bufferpool/backend_adaptors.hpp>
 #include <bufferpool/errors.hpp>
 
+#include <string>
+#include <utility>
+
 namespace bufferpool {
-namespace {
-
-std::shared_ptr<Backend> require_upstream(std::shared_ptr<Backend> upstream, const char* adaptor) {
-  if (!upstream)
-    throw ConfigError(std::string("bufferpool: ") + adaptor + " needs an upstream backend");
-  return upstream;
-}
-
-}  // namespace
 
 CountingBackend::CountingBackend(std::shared_ptr<Backend> upstream)
-    : upstream_(require_upstream(std::move(upstream), "CountingBackend")) {}
+    : ForwardingBackend(std::move(upstream), "CountingBackend") {}
 
 Allocation CountingBackend::allocate(std::size_t size_bytes) {
-  Allocation allocation = upstream_->allocate(size_bytes);
+  Allocation allocation = upstream().allocate(size_bytes);
   live_allocations_.fetch_add(1);
   total_allocations_.fetch_add(1);
   const std::size_t live = live_bytes_.fetch_add(allocation.size_bytes) + allocation.size_bytes;
@@ -30,35 +24,11 @@ void CountingBackend::deallocate(const Allocation& allocation) noexcept {
   live_allocations_.fetch_sub(1);
   live_bytes_.fetch_sub(allocation.size_bytes);
   total_frees_.fetch_add(1);
-  upstream_->deallocate(allocation);
+  upstream().deallocate(allocation);
 }
-
-std::uint64_t CountingBackend::completed_timeline() const noexcept {
-  return upstream_->completed_timeline();
-}
-void CountingBackend::wait_for_timeline(std::uint64_t value) const noexcept {
-  upstream_->wait_for_timeline(value);
-}
-std::size_t CountingBackend::max_allocation_bytes() const noexcept {
-  return upstream_->max_allocation_bytes();
-}
-std::size_t CountingBackend::buffer_alignment_bytes() const noexcept {
-  return upstream_->buffer_alignment_bytes();
-}
-std::size_t CountingBackend::max_live_allocations() const noexcept {
-  return upstream_->max_live_allocations();
-}
-void CountingBackend::fill_zero(const Allocation& allocation, std::size_t offset_bytes,
-                                std::size_t size_bytes) {
-  upstream_->fill_zero(allocation, offset_bytes, size_bytes);
-}
-std::optional<MemoryBudget> CountingBackend::memory_budget() const noexcept {
-  return upstream_->memory_budget();
-}
-std::string CountingBackend::name() const { return upstream_->name(); }
 
 FaultInjectingBackend::FaultInjectingBackend(std::shared_ptr<Backend> upstream)
-    : upstream_(require_upstream(std::move(upstream), "FaultInjectingBackend")) {}
+    : ForwardingBackend(std::move(upstream), "FaultInjectingBackend") {}
 
 void FaultInjectingBackend::fail_nth_allocation(std::uint64_t n) {
   if (n == 0)
@@ -99,34 +69,7 @@ Allocation FaultInjectingBackend::allocate(std::size_t size_bytes) {
         "bufferpool: injected fault: allocation of " + std::to_string(size_bytes) + " bytes failed",
         size_bytes, 0, 0);
   }
-  return upstream_->allocate(size_bytes);
+  return upstream().allocate(size_bytes);
 }
-
-void FaultInjectingBackend::deallocate(const Allocation& allocation) noexcept {
-  upstream_->deallocate(allocation);
-}
-std::uint64_t FaultInjectingBackend::completed_timeline() const noexcept {
-  return upstream_->completed_timeline();
-}
-void FaultInjectingBackend::wait_for_timeline(std::uint64_t value) const noexcept {
-  upstream_->wait_for_timeline(value);
-}
-std::size_t FaultInjectingBackend::max_allocation_bytes() const noexcept {
-  return upstream_->max_allocation_bytes();
-}
-std::size_t FaultInjectingBackend::buffer_alignment_bytes() const noexcept {
-  return upstream_->buffer_alignment_bytes();
-}
-std::size_t FaultInjectingBackend::max_live_allocations() const noexcept {
-  return upstream_->max_live_allocations();
-}
-void FaultInjectingBackend::fill_zero(const Allocation& allocation, std::size_t offset_bytes,
-                                      std::size_t size_bytes) {
-  upstream_->fill_zero(allocation, offset_bytes, size_bytes);
-}
-std::optional<MemoryBudget> FaultInjectingBackend::memory_budget() const noexcept {
-  return upstream_->memory_budget();
-}
-std::string FaultInjectingBackend::name() const { return upstream_->name(); }
 
 }  // namespace bufferpool
