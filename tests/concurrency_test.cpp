@@ -13,6 +13,7 @@
 #include <deque>
 #include <mutex>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -218,6 +219,76 @@ TEST(Concurrency, MaintenanceRunsWhileThreadsWork) {
     maintenance.join();
   }
   EXPECT_EQ(backend->live_allocations(), 0U);
+}
+
+// A block carved again, or taken from the idle cache, gets the size and the
+// reference of its new request before any inspection can see it live: an
+// inspection while other threads get and release never shows a live block
+// asking for more than it holds, or for nothing, or held by other than its
+// one handle. (Both were once written after the lock was let go: TSan saw the
+// race, and a snapshot showed the size of the block's last use.)
+TEST(Concurrency, SnapshotsTakenWhileThreadsWorkSeeEachLiveBlocksOwnRequest) {
+  // 2: few idle buffers, so that releases evict to their segments and the
+  // space is carved again into blocks of other sizes. 0: caching off, so that
+  // every release frees its block.
+  for (const std::size_t max_pool_size : {std::size_t{2}, std::size_t{0}}) {
+    SCOPED_TRACE("max_pool_size " + std::to_string(max_pool_size));
+    PoolConfig config;
+    config.max_pool_size = max_pool_size;
+    BufferPool pool(make_host_backend(), config);
+    std::atomic<bool> stop{false};
+    std::atomic<int> snapshots{0};
+    std::atomic<int> bad_blocks{0};
+    std::thread inspector([&] {
+      while (!stop.load()) {
+        for (const SnapshotSegment& segment : pool.snapshot().segments) {
+          for (const SnapshotBlock& block : segment.blocks) {
+            if (block.state != BlockState::live && block.state != BlockState::pending) continue;
+            if (block.requested_bytes == 0 || block.requested_bytes > block.size_bytes) {
+              ++bad_blocks;
+            }
+          }
+        }
+        for (const LiveBuffer& buffer : pool.live_buffers()) {
+          // 0: its one handle is going, and the release has yet to take a lock.
+          if (buffer.size_bytes == 0 || buffer.size_bytes > buffer.capacity_bytes ||
+              buffer.ref_count > 1) {
+            ++bad_blocks;
+          }
+        }
+        ++snapshots;
+      }
+    });
+    std::vector<std::thread> workers;
+    for (unsigned t = 0; t < 2; ++t) {
+      workers.emplace_back([&, t] {
+        std::mt19937 random(t + 1);
+        std::uniform_int_distribution<std::size_t> size_bytes(1, 256 * 1024);
+        std::deque<BufferRef> held;
+        // Until snapshots were taken while this thread worked too, however
+        // the threads were scheduled.
+        for (int i = 0; i < kOperationsPerThread || snapshots.load() < 20; ++i) {
+          held.push_back(pool.get_buffer(size_bytes(random)));
+          if (held.size() > 4) held.pop_front();
+        }
+        // A stream's kept buffers pass through no list of the pool's own
+        // when it closes.
+        for (int i = 0; i < kOperationsPerThread / 16; ++i) {
+          const StreamId stream = pool.open_stream();
+          for (int kept = 0; kept < 8; ++kept) {
+            BufferRef buffer = pool.get_buffer(size_bytes(random), stream);
+            pool.release_to_stream(buffer, stream);
+          }
+          pool.close_stream(stream);
+        }
+      });
+    }
+    for (auto& worker : workers) worker.join();
+    stop = true;
+    inspector.join();
+    EXPECT_EQ(bad_blocks.load(), 0);
+    EXPECT_EQ(pool.check_segments(), "");
+  }
 }
 
 TEST(Concurrency, BuffersOutliveAPoolDestroyedOnAnotherThread) {

@@ -13,11 +13,13 @@ namespace bufferpool {
 enum class BlockState : std::uint8_t {
   /// Held by handles.
   live,
-  /// Released and in the ready cache, reusable at once.
+  /// Released and in the ready cache, reusable at once; or evicted from it,
+  /// and a moment from being free segment space.
   idle,
   /// Released while device work still uses it, reusable once the device
   /// timeline passes that work; or kept for an open stream
-  /// (BufferPool::release_to_stream), reusable by others once it closes.
+  /// (BufferPool::release_to_stream), reusable by others once it closes; or
+  /// released by another thread, a moment from its list or free space.
   pending,
   /// Segment space carved into no buffer.
   free,

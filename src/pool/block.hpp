@@ -28,6 +28,10 @@ struct alignas(64) Block {
   static constexpr std::size_t kMaxSizeBytes = ((std::size_t{1} << 31) - 1) << kUnitShift;
   static constexpr unsigned kClassShift = 48;
   static constexpr std::uint64_t kSizeMask = (std::uint64_t{1} << kClassShift) - 1;
+  /// 12 bits of class index: PoolConfig allows 1024 classes, plus the
+  /// oversize one.
+  static constexpr std::uint64_t kClassMask = 0xFFF;
+  static constexpr unsigned kReleasedShift = 60;
   /// The bit of `extent` that marks free segment space.
   static constexpr std::uint64_t kFreeBit = std::uint64_t{1} << 31;
 
@@ -37,9 +41,12 @@ struct alignas(64) Block {
   /// segment lock (where the segment heap reads it for a neighbour's state),
   /// and for a carved block only before it is handed out.
   std::uint64_t extent = kFreeBit;
-  /// High 16 bits: size class index. Low 48 bits: in use, the
-  /// bytes asked for; idle, the eviction rank (the shard's release count under
+  /// Bits 60-61: how a released block shows while it is in no list (see
+  /// Released). Bits 48-59: size class index. Low 48 bits: in use, the bytes
+  /// asked for; idle, the eviction rank (the shard's release count under
   /// EvictionPolicy::oldest_first, the pool's inflation under size_aware).
+  /// Written only under a lock that every inspection holds: the lock of the
+  /// list the block leaves or joins.
   std::uint64_t size_and_class = 0;
   /// In use or pending: the device timeline value of the last work that used
   /// it (0: none). Idle: its release time in clock nanoseconds.
@@ -86,12 +93,30 @@ struct alignas(64) Block {
   void mark_free() noexcept { extent |= kFreeBit; }
   void mark_carved() noexcept { extent &= ~kFreeBit; }
 
+  /// A released block passes through no list on some ways back to free space
+  /// or to the idle cache (evicted, freed at once, reclaimed, its stream
+  /// closed). Meanwhile an inspection shows it as what it was: idle, its
+  /// size field holding a rank; or released, its request size kept.
+  enum class Released : std::uint64_t { no = 0, from_idle = 1, from_use = 2 };
+
   [[nodiscard]] std::size_t size_bytes() const noexcept { return size_and_class & kSizeMask; }
   [[nodiscard]] unsigned class_index() const noexcept {
-    return static_cast<unsigned>(size_and_class >> kClassShift);
+    return static_cast<unsigned>((size_and_class >> kClassShift) & kClassMask);
   }
-  void set_size(std::size_t size_bytes, unsigned class_index) noexcept {
+  [[nodiscard]] Released released() const noexcept {
+    return static_cast<Released>((size_and_class >> kReleasedShift) & 3);
+  }
+  void mark_released(Released how) noexcept {
+    size_and_class = (size_and_class & ~(std::uint64_t{3} << kReleasedShift)) |
+                     (static_cast<std::uint64_t>(how) << kReleasedShift);
+  }
+  /// Readies a block taken for a request: its size, and the one reference of
+  /// the handle to come. Called under the lock that took the block from its
+  /// list or from free space, so that an inspection, which holds every lock,
+  /// never sees it live with the size or the list link of its last use.
+  void start_use(std::size_t size_bytes, unsigned class_index) noexcept {
     size_and_class = (std::uint64_t{class_index} << kClassShift) | size_bytes;
+    refs().store(1, std::memory_order_relaxed);
   }
   [[nodiscard]] std::uint64_t eviction_rank() const noexcept { return size_and_class & kSizeMask; }
   void set_eviction_rank(std::uint64_t rank) noexcept {

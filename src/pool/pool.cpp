@@ -299,6 +299,7 @@ BUFFERPOOL_HOT Block* PoolCore::take_idle(Shard& shard, unsigned class_index,
   for (unsigned looked = 0; candidate != nullptr && looked < kReuseCandidates; ++looked) {
     if (reusable_for(candidate->capacity_bytes(), size_bytes, granule_bytes_)) {
       unlink_idle(shard, class_index, candidate);
+      candidate->start_use(size_bytes, class_index);
       return candidate;
     }
     candidate = candidate->prev;
@@ -318,6 +319,7 @@ BUFFERPOOL_HOT void PoolCore::unlink_idle(Shard& shard, unsigned list_index,
 BUFFERPOOL_HOT void PoolCore::push_idle(Shard& shard, Block* block,
                                         std::uint64_t release_stamp) noexcept {
   block->stamp.store(release_stamp, std::memory_order_relaxed);
+  block->mark_released(Block::Released::from_idle);
   block->set_eviction_rank(config_.eviction == EvictionPolicy::size_aware
                                ? inflation_.load(std::memory_order_relaxed)
                                : ++shard.release_count);
@@ -355,10 +357,7 @@ BUFFERPOOL_HOT void PoolCore::count_handout(Shard& shard, unsigned class_index,
   shard.bytes_granted += capacity_bytes;
 }
 
-BUFFERPOOL_HOT BufferRef PoolCore::hand_out(Block* block, std::size_t size_bytes,
-                                            unsigned class_index) {
-  block->set_size(size_bytes, class_index);
-  block->refs().store(1, std::memory_order_relaxed);
+BUFFERPOOL_HOT BufferRef PoolCore::hand_out(Block* block) {
   block->stamp.store(0, std::memory_order_relaxed);
   BufferRef buffer(this, block);
   if (config_.zero_on_reuse) [[unlikely]] {
@@ -388,7 +387,7 @@ BufferRef PoolCore::get(std::size_t size_bytes) {
       if (observers_.active()) [[unlikely]] {
         emit_handout(*block, size_bytes, class_index, Source::reused);
       }
-      return hand_out(block, size_bytes, class_index);
+      return hand_out(block);
     }
   }
   return get_slow(shard, class_index, size_bytes);
@@ -421,24 +420,23 @@ BufferRef PoolCore::get_slow(Shard& shard, unsigned class_index, std::size_t siz
       // a failed fill releases the buffer, which takes a shard lock.
       if (block != nullptr) {
         if (observers_.active()) emit_handout(*block, size_bytes, class_index, Source::reused);
-        return hand_out_after_miss(shard, block, size_bytes, class_index);
+        return hand_out_after_miss(shard, block);
       }
     }
   }
   const std::size_t capacity_bytes = carve_bytes(size_bytes);
   Source source = Source::carved;
-  Block* block = carve_or_allocate(capacity_bytes, size_bytes, source);
+  Block* block = carve_or_allocate(capacity_bytes, size_bytes, class_index, source);
   held_buffers_.fetch_add(1, std::memory_order_relaxed);
   {
     const std::lock_guard lock(shard.lock);
     count_handout(shard, class_index, size_bytes, capacity_bytes, source);
   }
   if (observers_.active()) emit_handout(*block, size_bytes, class_index, source);
-  return hand_out_after_miss(shard, block, size_bytes, class_index);
+  return hand_out_after_miss(shard, block);
 }
 
-BufferRef PoolCore::hand_out_after_miss(Shard& shard, Block* block, std::size_t size_bytes,
-                                        unsigned class_index) {
+BufferRef PoolCore::hand_out_after_miss(Shard& shard, Block* block) {
   if (caching_enabled_) {
     // A miss is slow anyway: its buffer's release reads the clock too, so
     // that a buffer got and released once has an exact TTL: one release of
@@ -446,15 +444,15 @@ BufferRef PoolCore::hand_out_after_miss(Shard& shard, Block* block, std::size_t 
     const std::lock_guard lock(shard.lock);
     shard.clock_reads_owed = std::min(shard.clock_reads_owed + 1, kReleasesPerClockRead);
   }
-  return hand_out(block, size_bytes, class_index);
+  return hand_out(block);
 }
 
 Block* PoolCore::carve_or_allocate(std::size_t capacity_bytes, std::size_t size_bytes,
-                                   Source& source) {
+                                   unsigned class_index, Source& source) {
   // Caching off: every request is an allocation of its own, freed on release.
   if (!caching_enabled_) {
     source = Source::allocated;
-    return allocate_segment(capacity_bytes, size_bytes, true);
+    return allocate_segment(capacity_bytes, size_bytes, class_index, true);
   }
   const SegmentKind kind = kind_for(capacity_bytes);
   bool checked_limit = false;
@@ -462,6 +460,7 @@ Block* PoolCore::carve_or_allocate(std::size_t capacity_bytes, std::size_t size_
     try {
       const std::lock_guard lock(heap_mutex_);
       if (Block* block = heap_.carve(kind, capacity_bytes)) {
+        block->start_use(size_bytes, class_index);
         source = Source::carved;
         return block;
       }
@@ -481,7 +480,7 @@ Block* PoolCore::carve_or_allocate(std::size_t capacity_bytes, std::size_t size_
     if (!evict_one(false, kind)) break;
   }
   source = Source::allocated;
-  return allocate_segment(capacity_bytes, size_bytes, false);
+  return allocate_segment(capacity_bytes, size_bytes, class_index, false);
 }
 
 bool PoolCore::beyond_memory_limit(std::size_t capacity_bytes) const noexcept {
@@ -504,7 +503,8 @@ void PoolCore::note_allocated() noexcept {
   }
 }
 
-Block* PoolCore::allocate_segment(std::size_t capacity_bytes, std::size_t size_bytes, bool exact) {
+Block* PoolCore::allocate_segment(std::size_t capacity_bytes, std::size_t size_bytes,
+                                  unsigned class_index, bool exact) {
   // A backend that bounds its live allocations (Vulkan's
   // maxMemoryAllocationCount) gets empty segments back before a new one.
   if (max_live_segments_ != std::numeric_limits<std::size_t>::max()) {
@@ -567,6 +567,7 @@ Block* PoolCore::allocate_segment(std::size_t capacity_bytes, std::size_t size_b
   try {
     const std::lock_guard lock(heap_mutex_);
     block = heap_.add_segment_and_carve(allocation, kind_for(capacity_bytes), capacity_bytes);
+    block->start_use(size_bytes, class_index);
     block->segment->address = assign_segment_address(allocation);
   } catch (const std::bad_alloc&) {
     deallocate_segment(allocation, 0);
@@ -785,6 +786,9 @@ BUFFERPOOL_HOT void PoolCore::release_block(Block* block, bool announce) noexcep
   {
     const std::lock_guard lock(shard.lock);
     shard.count_in_use(block->class_index(), capacity_bytes, -1);
+    // Pending, freed or cached, it is no longer live; until it reaches a
+    // list or free space, an inspection shows it as released.
+    block->mark_released(Block::Released::from_use);
     if (closing_) {
       outcome = Outcome::freed_after_close;
     } else if (device_busy) {

@@ -215,10 +215,13 @@ class PoolCore {
   /// The size of the segment a request that found no room would get.
   [[nodiscard]] std::size_t segment_bytes_for(std::size_t capacity_bytes) const noexcept;
 
+  /// Takes an idle block that can serve the request, and writes the request's
+  /// size into it while the shard's lock is held.
   Block* take_idle(Shard& shard, unsigned class_index, std::size_t size_bytes) noexcept;
   static void count_handout(Shard& shard, unsigned class_index, std::size_t size_bytes,
                             std::size_t capacity_bytes, Source source) noexcept;
-  BufferRef hand_out(Block* block, std::size_t size_bytes, unsigned class_index);
+  /// A handle to a block taken for a request, its size already written.
+  BufferRef hand_out(Block* block);
   BufferRef get_slow(Shard& shard, unsigned class_index, std::size_t size_bytes);
   /// Under a budgeted scope: throws when the request would pass a budget.
   void check_scope_budgets(std::size_t size_bytes);
@@ -244,15 +247,17 @@ class PoolCore {
   void report_outstanding_buffers() const;
   /// hand_out() for get_slow(), which also makes the buffer's release read
   /// the clock.
-  BufferRef hand_out_after_miss(Shard& shard, Block* block, std::size_t size_bytes,
-                                unsigned class_index);
+  BufferRef hand_out_after_miss(Shard& shard, Block* block);
 
   /// A block of capacity_bytes from free segment space, or from a new
-  /// segment; `source` says which.
-  Block* carve_or_allocate(std::size_t capacity_bytes, std::size_t size_bytes, Source& source);
+  /// segment; `source` says which. The request's size is written into it
+  /// under the heap's lock.
+  Block* carve_or_allocate(std::size_t capacity_bytes, std::size_t size_bytes, unsigned class_index,
+                           Source& source);
   /// Takes a segment from the backend, within memory_limit, and carves the
   /// request from it. `exact`: a segment of the request's own size.
-  Block* allocate_segment(std::size_t capacity_bytes, std::size_t size_bytes, bool exact);
+  Block* allocate_segment(std::size_t capacity_bytes, std::size_t size_bytes, unsigned class_index,
+                          bool exact);
   /// Reserves segment_bytes in held_bytes_ within memory_limit, shrinking the
   /// segment to capacity_bytes and freeing empty segments and idle buffers
   /// when that is what it takes. Returns the bytes reserved.

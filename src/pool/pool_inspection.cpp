@@ -56,8 +56,9 @@ void PoolCore::stop_recording() noexcept {
 template <typename Visitor>
 void PoolCore::visit_blocks(Visitor&& visit) const {
   // Every lock, in the order that keeps the pool free of deadlock (shards,
-  // then pending, then the heap, which nothing holds while taking another),
-  // so that each block's state is exact.
+  // then streams, then pending, then the heap, which nothing holds while
+  // taking another), so that each block's state is exact: a block's size and
+  // state are written only under the lock of the list it leaves or joins.
   const AllShardsLock all(shards_);
   std::unordered_set<const Block*> idle;
   for (const auto& shard : shards_) {
@@ -68,14 +69,12 @@ void PoolCore::visit_blocks(Visitor&& visit) const {
     }
   }
   std::unordered_set<const Block*> pending;
-  {
-    // Kept for a stream: released, and reusable by others only later, as a
-    // pending buffer is.
-    const std::lock_guard streams_lock(streams_mutex_);
-    for (const auto& [id, kept] : streams_) {
-      for (const Block* block = kept.front(); block != nullptr; block = block->next) {
-        pending.insert(block);
-      }
+  // Kept for a stream: released, and reusable by others only later, as a
+  // pending buffer is.
+  const std::lock_guard streams_lock(streams_mutex_);
+  for (const auto& [id, kept] : streams_) {
+    for (const Block* block = kept.front(); block != nullptr; block = block->next) {
+      pending.insert(block);
     }
   }
   const std::lock_guard pending_lock(pending_lock_);
@@ -93,6 +92,10 @@ void PoolCore::visit_blocks(Visitor&& visit) const {
         state = BlockState::idle;
       } else if (pending.contains(block)) {
         state = BlockState::pending;
+      } else if (block->released() == Block::Released::from_idle) {
+        state = BlockState::idle;  // evicted, on its way to free space
+      } else if (block->released() == Block::Released::from_use) {
+        state = BlockState::pending;  // released, on its way to a list or free space
       }
       const BlockView view{block, segment.address + block->offset_bytes(), state};
       visit(segment, &view);

@@ -45,6 +45,7 @@ BufferRef PoolCore::get_for_stream(std::size_t size_bytes, StreamId stream) {
     for (unsigned looked = 0; candidate != nullptr && looked < kReuseCandidates; ++looked) {
       if (reusable_for(candidate->capacity_bytes(), size_bytes, granule_bytes_)) {
         kept.remove(candidate);
+        candidate->start_use(size_bytes, class_index);
         block = candidate;
         break;
       }
@@ -60,8 +61,6 @@ BufferRef PoolCore::get_for_stream(std::size_t size_bytes, StreamId stream) {
   // Not hand_out(): the block keeps its stamp, the device work that last used
   // it. The stream orders its next device use after that work; its release,
   // and anything outside the stream, must still wait for it.
-  block->set_size(size_bytes, class_index);
-  block->refs().store(1, std::memory_order_relaxed);
   BufferRef buffer(this, block);
   if (config_.zero_on_reuse) {
     // A fill from the host must not race the device work that still uses it.
@@ -105,6 +104,7 @@ void PoolCore::keep_for_stream(Block* block, StreamId stream) noexcept {
     // release_to_stream(): an ordinary release.
     if (!closing_ && found != streams_.end()) {
       shard.count_in_use(block->class_index(), block->capacity_bytes(), -1);
+      block->mark_released(Block::Released::from_use);
       found->second.push_back(block);
       kept = true;
     }
