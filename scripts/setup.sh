@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config git  # compiler and build
+  ccache                                  # rebuilds: objects compiled before are reused
   nlohmann-json3-dev                      # JSON: metrics, benchmark reports
   libcli11-dev                            # the bufferpool command's subcommands, options, help
   libgtest-dev libgmock-dev               # tests
