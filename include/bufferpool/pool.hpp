@@ -163,9 +163,10 @@ class BufferPool {
 
   /// Walks every segment and returns a description of the first broken
   /// invariant of the pool's memory, or "" when all hold: the blocks of each
-  /// segment tile it exactly, no two free blocks are neighbours, and the free
-  /// bytes counted agree with the blocks. For tests and debugging: it holds
-  /// the pool's segment lock while it walks every free block's segment.
+  /// segment tile it exactly, no two free blocks are neighbours, the free
+  /// bytes counted agree with the blocks, and each buffer in the idle cache,
+  /// pending or kept for a stream is marked as such (what snapshot() shows).
+  /// For tests and debugging: it holds every lock, as snapshot() does.
   [[nodiscard]] std::string check_segments() const;
 
   /// Every segment and the blocks carved from it, now. Takes the pool's

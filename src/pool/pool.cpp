@@ -1248,11 +1248,6 @@ PoolMetrics PoolCore::metrics() const {
   return result;
 }
 
-std::string PoolCore::check_segments() const {
-  const std::lock_guard lock(heap_mutex_);
-  return heap_.check_invariants();
-}
-
 void PoolCore::reset_peak() noexcept {
   peak_bytes_.store(held_bytes_.load(std::memory_order_relaxed), std::memory_order_relaxed);
 }

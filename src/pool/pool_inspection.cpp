@@ -12,7 +12,6 @@
 #include <cstdio>
 #include <limits>
 #include <sstream>
-#include <unordered_set>
 
 namespace bufferpool::detail {
 
@@ -53,54 +52,76 @@ void PoolCore::stop_recording() noexcept {
   stopped.reset();  // writes what is buffered and closes the file, outside the lock
 }
 
+namespace {
+
+// What a block carries says its state: free space, or how it was last
+// released (not at all: live). Idle covers a block evicted on its way to free
+// space; pending, one released by another thread on its way to a list.
+BlockState state_of(const Block& block) noexcept {
+  if (block.is_free()) return BlockState::free;
+  switch (block.released()) {
+    case Block::Released::from_idle:
+      return BlockState::idle;
+    case Block::Released::from_use:
+      return BlockState::pending;
+    case Block::Released::no:
+      break;
+  }
+  return BlockState::live;
+}
+
+}  // namespace
+
 template <typename Visitor>
 void PoolCore::visit_blocks(Visitor&& visit) const {
   // Every lock, in the order that keeps the pool free of deadlock (shards,
   // then streams, then pending, then the heap, which nothing holds while
-  // taking another), so that each block's state is exact: a block's size and
-  // state are written only under the lock of the list it leaves or joins.
+  // taking another): a block's size and state are written only under the
+  // lock of the list it leaves or joins, so each one read here is exact.
   const AllShardsLock all(shards_);
-  std::unordered_set<const Block*> idle;
-  for (const auto& shard : shards_) {
-    for (unsigned list = 0; list < shard.list_count(); ++list) {
-      for (const Block* block = shard.idle(list).front(); block != nullptr; block = block->next) {
-        idle.insert(block);
-      }
-    }
-  }
-  std::unordered_set<const Block*> pending;
-  // Kept for a stream: released, and reusable by others only later, as a
-  // pending buffer is.
   const std::lock_guard streams_lock(streams_mutex_);
-  for (const auto& [id, kept] : streams_) {
-    for (const Block* block = kept.front(); block != nullptr; block = block->next) {
-      pending.insert(block);
-    }
-  }
   const std::lock_guard pending_lock(pending_lock_);
-  for (const Block* block = pending_.front(); block != nullptr; block = block->next) {
-    pending.insert(block);
-  }
   const std::lock_guard heap_lock(heap_mutex_);
   heap_.for_each_segment([&](const Segment& segment) {
     visit(segment, static_cast<const BlockView*>(nullptr));
     for (const Block* block = segment.first_block; block != nullptr; block = block->upper) {
-      BlockState state = BlockState::live;
-      if (block->is_free()) {
-        state = BlockState::free;
-      } else if (idle.contains(block)) {
-        state = BlockState::idle;
-      } else if (pending.contains(block)) {
-        state = BlockState::pending;
-      } else if (block->released() == Block::Released::from_idle) {
-        state = BlockState::idle;  // evicted, on its way to free space
-      } else if (block->released() == Block::Released::from_use) {
-        state = BlockState::pending;  // released, on its way to a list or free space
-      }
-      const BlockView view{block, segment.address + block->offset_bytes(), state};
+      const BlockView view{block, segment.address + block->offset_bytes(), state_of(*block)};
       visit(segment, &view);
     }
   });
+}
+
+std::string PoolCore::check_segments() const {
+  const AllShardsLock all(shards_);
+  const std::lock_guard streams_lock(streams_mutex_);
+  const std::lock_guard pending_lock(pending_lock_);
+  const std::lock_guard heap_lock(heap_mutex_);
+  std::string broken = heap_.check_invariants();
+  if (!broken.empty()) return broken;
+  // The inspections trust what each block carries: it must agree with the
+  // list that holds it.
+  const auto check_list = [&](const BlockList& list, BlockState expected, const char* where) {
+    for (const Block* block = list.front(); block != nullptr; block = block->next) {
+      if (state_of(*block) != expected) {
+        std::ostringstream message;
+        message << "a block at offset " << block->offset_bytes() << " of a segment of "
+                << block->segment->size_bytes() << " bytes is " << where
+                << " but is marked as another state";
+        broken = message.str();
+        return;
+      }
+    }
+  };
+  for (const auto& shard : shards_) {
+    for (unsigned list = 0; list < shard.list_count() && broken.empty(); ++list) {
+      check_list(shard.idle(list), BlockState::idle, "in an idle list");
+    }
+  }
+  for (const auto& [id, kept] : streams_) {
+    if (broken.empty()) check_list(kept, BlockState::pending, "kept for a stream");
+  }
+  if (broken.empty()) check_list(pending_, BlockState::pending, "pending");
+  return broken;
 }
 
 MemorySnapshot PoolCore::snapshot() const {

@@ -204,16 +204,9 @@ Segment* SegmentHeap::give_back(Block* block, std::uint64_t unused_since_ns) noe
 }
 
 Allocation SegmentHeap::remove_empty(Segment* segment) noexcept {
-  Block* whole = nullptr;
-  // An empty segment is one free block spanning it: find it through the bins.
-  Bins& bins = bins_[static_cast<std::size_t>(segment->kind)];
-  const BlockList& list = bins.lists[bin_of(segment->size_bytes())];
-  for (Block* block = list.front(); block != nullptr; block = block->next) {
-    if (block->segment == segment) {
-      whole = block;
-      break;
-    }
-  }
+  // An empty segment is one free block spanning it: the record at offset 0,
+  // which merges keep.
+  Block* whole = segment->first_block;
   remove_free(whole);
   blocks_.recycle(whole);
   empty_.remove(segment);
