@@ -29,7 +29,7 @@ launcher=""
 if command -v ccache >/dev/null; then launcher="env;CCACHE_NOHASHDIR=true;ccache"; fi
 # RelWithDebInfo with line tables only (-g1): perf, heaptrack, gdb's
 # backtraces and the sanitizers' reports still name file and line, and the
-# build takes a fifth less time than with -g. For a debugger's view of
+# build takes about a sixth less time than with -g. For a debugger's view of
 # variables, configure with -DCMAKE_BUILD_TYPE=Debug.
 cmake -S . -B "build/$flavour" -DBUFFERPOOL_WERROR=ON "-DCMAKE_CXX_COMPILER_LAUNCHER=$launcher" \
       "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" "${extra[@]}" >/dev/null

@@ -244,6 +244,8 @@ class PoolCore {
   };
   template <typename Visitor>
   void visit_blocks(Visitor&& visit) const;
+  /// Every lock of the pool, taken in order (pool_inspection.cpp).
+  struct EveryLock;
   void report_outstanding_buffers() const;
   /// hand_out() for get_slow(), which also makes the buffer's release read
   /// the clock.

@@ -72,16 +72,25 @@ BlockState state_of(const Block& block) noexcept {
 
 }  // namespace
 
+// Every lock, in the order that keeps the pool free of deadlock (shards, then
+// streams, then pending, then the heap, which nothing holds while taking
+// another): a block's size and state are written only under the lock of the
+// list it leaves or joins, so each one read under all of them is exact.
+struct PoolCore::EveryLock {
+  explicit EveryLock(const PoolCore& core)
+      : shards(core.shards_),
+        streams(core.streams_mutex_),
+        pending(core.pending_lock_),
+        heap(core.heap_mutex_) {}
+  AllShardsLock shards;
+  std::lock_guard<std::mutex> streams;
+  std::lock_guard<SpinLock> pending;
+  std::lock_guard<std::mutex> heap;
+};
+
 template <typename Visitor>
 void PoolCore::visit_blocks(Visitor&& visit) const {
-  // Every lock, in the order that keeps the pool free of deadlock (shards,
-  // then streams, then pending, then the heap, which nothing holds while
-  // taking another): a block's size and state are written only under the
-  // lock of the list it leaves or joins, so each one read here is exact.
-  const AllShardsLock all(shards_);
-  const std::lock_guard streams_lock(streams_mutex_);
-  const std::lock_guard pending_lock(pending_lock_);
-  const std::lock_guard heap_lock(heap_mutex_);
+  const EveryLock locks(*this);
   heap_.for_each_segment([&](const Segment& segment) {
     visit(segment, static_cast<const BlockView*>(nullptr));
     for (const Block* block = segment.first_block; block != nullptr; block = block->upper) {
@@ -92,36 +101,32 @@ void PoolCore::visit_blocks(Visitor&& visit) const {
 }
 
 std::string PoolCore::check_segments() const {
-  const AllShardsLock all(shards_);
-  const std::lock_guard streams_lock(streams_mutex_);
-  const std::lock_guard pending_lock(pending_lock_);
-  const std::lock_guard heap_lock(heap_mutex_);
-  std::string broken = heap_.check_invariants();
-  if (!broken.empty()) return broken;
+  const EveryLock locks(*this);
+  if (std::string broken = heap_.check_invariants(); !broken.empty()) return broken;
   // The inspections trust what each block carries: it must agree with the
-  // list that holds it.
-  const auto check_list = [&](const BlockList& list, BlockState expected, const char* where) {
+  // list that holds it. Returns what is wrong, or "".
+  const auto check_list = [](const BlockList& list, BlockState expected, const char* where) {
     for (const Block* block = list.front(); block != nullptr; block = block->next) {
-      if (state_of(*block) != expected) {
-        std::ostringstream message;
-        message << "a block at offset " << block->offset_bytes() << " of a segment of "
-                << block->segment->size_bytes() << " bytes is " << where
-                << " but is marked as another state";
-        broken = message.str();
-        return;
-      }
+      if (state_of(*block) == expected) continue;
+      std::ostringstream message;
+      message << "a block at offset " << block->offset_bytes() << " of a segment of "
+              << block->segment->size_bytes() << " bytes is " << where
+              << " but is marked as another state";
+      return message.str();
     }
+    return std::string{};
   };
   for (const auto& shard : shards_) {
-    for (unsigned list = 0; list < shard.list_count() && broken.empty(); ++list) {
-      check_list(shard.idle(list), BlockState::idle, "in an idle list");
+    for (unsigned list = 0; list < shard.list_count(); ++list) {
+      std::string broken = check_list(shard.idle(list), BlockState::idle, "in an idle list");
+      if (!broken.empty()) return broken;
     }
   }
   for (const auto& [id, kept] : streams_) {
-    if (broken.empty()) check_list(kept, BlockState::pending, "kept for a stream");
+    std::string broken = check_list(kept, BlockState::pending, "kept for a stream");
+    if (!broken.empty()) return broken;
   }
-  if (broken.empty()) check_list(pending_, BlockState::pending, "pending");
-  return broken;
+  return check_list(pending_, BlockState::pending, "pending");
 }
 
 MemorySnapshot PoolCore::snapshot() const {
